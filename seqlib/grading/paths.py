@@ -1,0 +1,36 @@
+"""Where the course lives on disk, and the environment Jupyter runs in."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+LECTURES = REPO / "lectures"
+EXERCISES = REPO / "exercises"
+COURSE = REPO / "course"
+BUILD = REPO / "build"
+SITE = COURSE / "site"
+
+
+def jupyter_env() -> dict[str, str]:
+    """Point Jupyter, IPython and matplotlib at the build tree (not ``$HOME``) and return the settings.
+
+    Existing settings win, so ``make`` and the tests agree on one place. The values are also put into
+    ``os.environ`` so that kernels started from this process inherit them.
+    """
+    env = {
+        "JUPYTER_CONFIG_DIR": str(BUILD / "jupyter" / "config"),
+        "JUPYTER_DATA_DIR": str(BUILD / "jupyter" / "data"),
+        "JUPYTER_RUNTIME_DIR": str(BUILD / "jupyter" / "runtime"),
+        "IPYTHONDIR": str(BUILD / "ipython"),
+        "MPLCONFIGDIR": str(BUILD / "matplotlib"),
+        "MPLBACKEND": "Agg",
+        "JUPYTER_PLATFORM_DIRS": "1",
+        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+    }
+    for key, value in env.items():
+        os.environ.setdefault(key, value)
+        if key.endswith("DIR"):
+            Path(os.environ[key]).mkdir(parents=True, exist_ok=True)
+    return {key: os.environ[key] for key in env}
