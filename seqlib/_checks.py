@@ -88,3 +88,28 @@ def check_choice(name: str, value: object, choices: Sequence[object]) -> None:
     """Raise ``ValueError`` unless ``value`` is one of ``choices``."""
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(repr(c) for c in choices)}, but got {value!r}")
+
+
+def check_bool(name: str, value: object) -> bool:
+    """Raise ``TypeError`` unless ``value`` is a ``bool``."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, but got {type(value).__name__} ({value!r})")
+    return value
+
+
+def check_dtype_match(name: str, value: torch.Tensor, expected: str, ref: torch.Tensor, ref_name: str) -> None:
+    """Raise ``TypeError`` unless ``value`` (of shape ``expected``) has the dtype of ``ref`` (e.g. a weight)."""
+    if value.dtype != ref.dtype:
+        raise TypeError(
+            f"{name} (shape {expected}) has dtype {value.dtype} but {ref_name} has dtype {ref.dtype}; "
+            f"they must match: convert {name} with {name}.to({ref.dtype}) or the module with .to({value.dtype})"
+        )
+
+
+def check_same_device(name: str, value: torch.Tensor, expected: str, ref: torch.Tensor, ref_name: str) -> None:
+    """Raise ``ValueError`` unless ``value`` (of shape ``expected``) is on the device of ``ref``."""
+    if value.device != ref.device:
+        raise ValueError(
+            f"{name} (shape {expected}) is on device {value.device} but {ref_name} is on {ref.device}; "
+            f"move one of them, e.g. {name}.to({str(ref.device)!r})"
+        )
