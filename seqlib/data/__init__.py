@@ -1,0 +1,43 @@
+"""Offline datasets for sequence models: real text and time series already on the machine, synthetic tasks.
+
+Nothing here downloads anything, and every dataset is deterministic: the synthetic tasks draw from a local
+``torch.Generator`` seeded with ``seed``; the real data comes from the Python standard library's source
+(``text_corpus``) and from matplotlib's sample data (``time_series``). ``python -m seqlib.data`` lists them all
+with their sizes and an example.
+
+Real data:
+    ``text_corpus("python-docs")``, ``train_val_split``, ``CharDataset`` (module ``text``);
+    ``time_series(name, window, horizon)``, ``available_time_series`` (module ``timeseries``).
+Synthetic tasks (module ``synthetic``):
+    ``adding_problem``, ``copy_task``, ``reversal_task``, ``sorting_task``, ``noisy_sine``,
+    ``negation_sentiment``, ``date_translation``.
+Batching (module ``collate``):
+    ``collate_padded``, ``collate_packed``, ``collate_seq2seq``, ``TokenizedDataset``, ``encode_dataset``.
+"""
+
+from __future__ import annotations
+
+from .collate import TokenizedDataset, collate_packed, collate_padded, collate_seq2seq, encode_dataset
+from .synthetic import (
+    DATE_FORMATS,
+    DateDataset,
+    PairDataset,
+    SentimentDataset,
+    adding_problem,
+    copy_task,
+    date_translation,
+    negation_sentiment,
+    noisy_sine,
+    reversal_task,
+    sorting_task,
+)
+from .text import CORPORA, CharDataset, cache_dir, text_corpus, train_val_split
+from .timeseries import TIME_SERIES, TimeSeriesDataset, available_time_series, load_series, time_series
+
+__all__ = [
+    "CORPORA", "CharDataset", "cache_dir", "text_corpus", "train_val_split",
+    "TIME_SERIES", "TimeSeriesDataset", "available_time_series", "load_series", "time_series",
+    "DATE_FORMATS", "DateDataset", "PairDataset", "SentimentDataset", "adding_problem", "copy_task",
+    "date_translation", "negation_sentiment", "noisy_sine", "reversal_task", "sorting_task",
+    "TokenizedDataset", "collate_packed", "collate_padded", "collate_seq2seq", "encode_dataset",
+]
