@@ -67,7 +67,7 @@ _EXPORTS: dict[str, str] = {
     "Seq2Seq": "lm",
 }
 _SUBMODULES = {"bptt", "clip", "data", "train", "viz", "widgets", "attention", "rnn", "vocab", "embedding",
-               "normalization", "positional", "transformer", "lm"}
+               "normalization", "positional", "transformer", "lm", "experiments", "pretrained"}
 
 __all__ = ["__version__", *_EXPORTS]
 

@@ -10,6 +10,18 @@ batch, unlike batch norm), then a learned per-feature scale and shift give the n
 
 Because it works on one position at a time, it behaves the same in training and evaluation and for any
 batch size or sequence length, which is why Transformers use it.
+
+The backward pass is written out too (:class:`LayerNormFunction`). With :math:`\hat x = (x - \mu) / \sigma`,
+:math:`r = 1 / \sqrt{\sigma^2 + \epsilon}`, upstream gradient :math:`g` and :math:`\hat g = g \odot \gamma`:
+
+.. math::
+    \frac{\partial L}{\partial x} = r \left(\hat g - \overline{\hat g}
+        - \hat x \, \overline{\hat g \odot \hat x}\right), \qquad
+    \frac{\partial L}{\partial \gamma} = \sum_{\text{positions}} g \odot \hat x, \qquad
+    \frac{\partial L}{\partial \beta} = \sum_{\text{positions}} g
+
+where a bar is the mean over the normalised features: the gradient loses its mean and its component along
+:math:`\hat x`, exactly the two directions the normalisation removes.
 """
 
 from __future__ import annotations
@@ -19,10 +31,59 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 from ._checks import check_tensor, shape_str
 
-__all__ = ["LayerNorm"]
+__all__ = ["LayerNorm", "LayerNormFunction"]
+
+
+class LayerNormFunction(torch.autograd.Function):
+    r"""Layer norm over the last dimension with the backward pass written out (see the module docstring).
+
+    ``LayerNormFunction.apply(x, weight, bias, eps)`` with ``x`` of shape ``(*, H)`` and ``weight``/``bias`` of
+    shape ``(H,)`` or ``None``. Compared with letting autograd differentiate the forward formula, it keeps one
+    ``(*, H)`` tensor for backward and allocates few temporaries. Second derivatives are not supported.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float) -> Tensor:
+        mean = x.mean(dim=-1, keepdim=True)  # (*, 1)
+        x_hat = x - mean  # (*, H), centred
+        var = torch.linalg.vector_norm(x_hat, dim=-1, keepdim=True).square_().div_(x.shape[-1])  # (*, 1), biased
+        rstd = var.add_(eps).rsqrt_()  # (*, 1): 1 / sqrt(var + eps)
+        x_hat.mul_(rstd)  # (*, H): mean 0, variance 1
+        ctx.save_for_backward(x_hat, rstd, weight)
+        ctx.has_bias = bias is not None
+        if weight is None:
+            return x_hat.clone()
+        if bias is None:
+            return x_hat * weight
+        return torch.addcmul(bias, x_hat, weight)  # gamma * x_hat + beta
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
+        x_hat, rstd, weight = ctx.saved_tensors
+        H = x_hat.shape[-1]
+        batch_dims = tuple(range(grad.dim() - 1))
+        grad_bias = grad.sum(batch_dims) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        # one (*, H) buffer serves first as g * x_hat, then becomes dL/dx (few allocations: fewer page faults)
+        buf = grad * x_hat  # (*, H)
+        grad_weight = buf.sum(batch_dims) if weight is not None and ctx.needs_input_grad[1] else None
+        if not ctx.needs_input_grad[0]:
+            return None, grad_weight, grad_bias, None
+        if weight is None:
+            mean_g_xhat = buf.mean(dim=-1, keepdim=True)  # (*, 1): mean(g^ x^)
+            mean_g = grad.mean(dim=-1, keepdim=True)  # (*, 1): mean(g^)
+            grad_x = buf.copy_(grad)  # g^ = g
+        else:
+            # means over H of g*gamma*x_hat and g*gamma as matrix-vector products (no (*, H) temporaries)
+            mean_g_xhat = (buf @ weight).unsqueeze(-1).div_(H)  # (*, 1)
+            mean_g = (grad @ weight).unsqueeze(-1).div_(H)  # (*, 1)
+            grad_x = buf.copy_(grad).mul_(weight)  # g^ = g * gamma
+        grad_x.sub_(mean_g).addcmul_(x_hat, mean_g_xhat, value=-1.0).mul_(rstd)  # r (g^ - mean(g^) - x^ mean(g^ x^))
+        return grad_x, grad_weight, grad_bias, None
 
 
 class LayerNorm(nn.Module):
@@ -101,14 +162,13 @@ class LayerNorm(nn.Module):
                              f"normalized_shape), but got shape {shape_str(input.shape)}")
         if not input.is_floating_point():
             raise TypeError(f"input must be a floating-point tensor, but got dtype {input.dtype}")
-        dims = tuple(range(-k, 0))
-        var, mean = torch.var_mean(input, dim=dims, correction=0, keepdim=True)  # (*, 1, ..., 1) each
-        x_hat = (input - mean) * torch.rsqrt(var + self.eps)  # mean 0, variance 1 over dims
-        if self.weight is None:
-            return x_hat
-        if self.bias is None:
-            return x_hat * self.weight
-        return torch.addcmul(self.bias, x_hat, self.weight)  # gamma * x_hat + beta
+        # flatten the normalised dimensions into one of size H = prod(normalized_shape)
+        lead = input.shape[: input.dim() - k]
+        x = input.reshape(*lead, -1)  # (*, H)
+        weight = None if self.weight is None else self.weight.reshape(-1)  # (H,)
+        bias = None if self.bias is None else self.bias.reshape(-1)  # (H,)
+        out = LayerNormFunction.apply(x, weight, bias, self.eps)  # (*, H)
+        return out.view(input.shape)  # (*, normalized_shape)
 
     def extra_repr(self) -> str:
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"

@@ -1,0 +1,165 @@
+"""A lecture in a real browser: JupyterLab on loopback, driven in Debian's Chromium by Playwright.
+
+The test opens ``lectures/04_attention.ipynb``, runs the cell with the scaled dot-product attention demo,
+moves its temperature slider with the mouse and checks that the figure changed. The server's root is a copy
+of ``lectures/`` under build/ (and autosave is off), so the committed notebook is never written. Screenshots
+(before, after, the whole page) are kept under ``build/test-artifacts/browser/``.
+
+Nothing is downloaded: Playwright drives the system browser ``/usr/bin/chromium`` (``apt-get install chromium``);
+without it the test is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from seqlib.grading.paths import BUILD, REPO, jupyter_env
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.part3]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+LECTURE = "lectures/04_attention.ipynb"
+ARTIFACTS = BUILD / "test-artifacts" / "browser"
+DEADLINE_S = 90
+
+if not CHROMIUM.exists():
+    pytest.skip("Chromium is not installed at /usr/bin/chromium (Debian: apt-get install chromium); "
+                "the browser test drives the system browser and never downloads one", allow_module_level=True)
+playwright_api = pytest.importorskip("playwright.sync_api", reason="the Python package playwright is not installed")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def lab():
+    """A JupyterLab server on 127.0.0.1 with a random token; Jupyter's state lives under build/."""
+    env = dict(os.environ, **jupyter_env())
+    env["JUPYTER_CONFIG_DIR"] = str(BUILD / "jupyter" / "browser-config")  # a clean config for the test server
+    Path(env["JUPYTER_CONFIG_DIR"]).mkdir(parents=True, exist_ok=True)
+    labconfig = Path(env["JUPYTER_CONFIG_DIR"]) / "labconfig"
+    labconfig.mkdir(exist_ok=True)
+    # no "would you like news?" toast over the notebook
+    (labconfig / "page_config.json").write_text(
+        json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
+    workspaces = BUILD / "jupyter" / "browser-workspaces"
+    workspaces.mkdir(parents=True, exist_ok=True)
+    settings = BUILD / "jupyter" / "browser-settings" / "@jupyterlab" / "docmanager-extension"
+    settings.mkdir(parents=True, exist_ok=True)
+    (settings / "plugin.jupyterlab-settings").write_text(json.dumps({"autosave": False}))
+    # the server's root is a copy of the repository's lectures, so nothing the browser does can touch them
+    root = BUILD / "test-artifacts" / "browser-root"
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.copytree(REPO / "lectures", root / "lectures")
+    port, token = free_port(), secrets.token_hex(16)
+    log = (ARTIFACTS / "jupyterlab.log")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--ServerApp.port={port}", "--ServerApp.ip=127.0.0.1",
+           "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+           f"--LabApp.workspaces_dir={workspaces}", f"--LabApp.user_settings_dir={settings.parent.parent}",
+           "--LabApp.news_url=None",
+           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+           "--ServerApp.open_browser=False", "--allow-root"]
+    with open(log, "w") as out:
+        server = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        start = time.monotonic()
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None or time.monotonic() - start > 45:
+                pytest.fail(f"JupyterLab did not start; see {log}")
+            time.sleep(0.3)
+        yield base, token
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def wait_idle(page, timeout_ms=60_000):
+    """Wait until the notebook's kernel has started and is idle (the toolbar's execution indicator)."""
+    page.wait_for_function(
+        "() => { const el = document.querySelector('.jp-Notebook-ExecutionIndicator');"
+        " return el && el.getAttribute('data-status') === 'idle'; }", timeout=timeout_ms)
+
+
+def test_lecture_widget_in_chromium(lab):
+    base, token = lab
+    start = time.monotonic()
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            # the page may talk to our server only
+            page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(base)
+                       or route.request.url.startswith(("data:", "blob:")) else route.abort())
+            page.goto(f"{base}/lab/tree/{LECTURE}?reset&token={token}", wait_until="domcontentloaded")
+            cell = page.locator(".jp-CodeCell").filter(has_text="attention_demo()").first
+            cell.wait_for(state="visible", timeout=45_000)
+            wait_idle(page)
+
+            # run the demo cell (it imports what it needs), wait for the figure
+            cell.locator(".cm-content").first.click()
+            page.keyboard.press("Shift+Enter")
+            figure = cell.locator(".jp-OutputArea-output img").first
+            figure.wait_for(state="visible", timeout=60_000)
+            page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=figure.element_handle())
+            output = cell.locator(".jp-Cell-outputWrapper").first
+            output.scroll_into_view_if_needed()
+            src_before = figure.get_attribute("src")
+            shot_before = output.screenshot(path=str(ARTIFACTS / "attention_demo_before.png"))
+
+            # move the temperature slider with the mouse: drag its handle to the left end of the track
+            slider = cell.locator(".widget-slider").filter(has_text="temperature").first
+            readout = slider.locator(".widget-readout").first
+            value_before = readout.text_content()
+            handle = slider.locator(".noUi-handle").first
+            track = slider.locator(".noUi-target, .slider").first
+            hb, tb = handle.bounding_box(), track.bounding_box()
+            page.mouse.move(hb["x"] + hb["width"] / 2, hb["y"] + hb["height"] / 2)
+            page.mouse.down()
+            page.mouse.move(tb["x"] + 2, hb["y"] + hb["height"] / 2, steps=8)
+            page.mouse.up()
+            page.wait_for_function("el => parseFloat(el.textContent) < 0.5", arg=readout.element_handle(),
+                                   timeout=15_000)
+            value_after = readout.text_content()
+
+            # the kernel redraws: the image's src (a blob URL of the new PNG) changes, then the kernel is idle
+            page.wait_for_function("([img, old]) => img.getAttribute('src') !== old && img.complete",
+                                   arg=[figure.element_handle(), src_before], timeout=30_000)
+            wait_idle(page)
+            time.sleep(0.5)
+            shot_after = output.screenshot(path=str(ARTIFACTS / "attention_demo_after.png"))
+            page.screenshot(path=str(ARTIFACTS / "lecture_page.png"))
+        finally:
+            browser.close()
+
+    assert float(value_before) == 1.0 and float(value_after) < 0.5, (value_before, value_after)
+    assert shot_after != shot_before, "the plot looks the same after moving the slider"
+    elapsed = time.monotonic() - start
+    assert elapsed < DEADLINE_S, f"the browser test took {elapsed:.0f} s (budget {DEADLINE_S} s)"
