@@ -190,23 +190,26 @@ def _check_sdpa_inputs(query: Tensor, key: Tensor, value: Tensor | None, attn_ma
     return score_shape
 
 
-def _masked_scores(query: Tensor, key: Tensor, scale: float | None, masked_out: Tensor | None = None,
-                   additive: Tensor | None = None) -> Tensor:
-    r"""``scores = (q \cdot scale) k^T``, then ``-inf`` where ``masked_out`` is ``True`` and ``+ additive``."""
-    if scale is None:
-        scale = 1.0 / math.sqrt(query.shape[-1])
-    # folding the scale into q costs (L, E) multiplications instead of (L, S)
-    scores = (query * scale) @ key.transpose(-2, -1)  # (..., L, S)
-    # scores is a fresh tensor that matmul's backward does not need: change it in place
-    if masked_out is not None:
-        scores.masked_fill_(masked_out, _NEG_INF)
-    if additive is not None:
-        scores.add_(additive)
-    return scores
+def _additive(mask: Tensor, dtype: torch.dtype, hide: bool) -> Tensor:
+    """A mask as numbers added to the scores: ``0`` keeps a position, ``-inf`` hides it.
+
+    A bool mask hides where it equals ``hide`` (``False`` for scaled_dot_product_attention's keep-mask, ``True``
+    for torch.nn's masked-out convention); a float mask is already additive and only takes ``dtype``.
+    """
+    if mask.dtype != torch.bool:
+        return mask.to(dtype)
+    hidden = mask if hide else mask.logical_not()
+    return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(hidden, _NEG_INF)
+
+
+def _causal_additive(L: int, S: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """``-inf`` where key ``j`` lies in the future of query ``i`` (``j > i``), ``0`` elsewhere: ``(L, S)``."""
+    return torch.full((L, S), _NEG_INF, dtype=dtype, device=device).triu_(1)
 
 
 def _softmax_over_keys(scores: Tensor, fully_masked: Tensor | None) -> Tensor:
-    """Softmax over the last dimension; rows in ``fully_masked`` (``(..., L, 1)``, ``True``) become zeros."""
+    """Softmax over the last dimension; rows marked in ``fully_masked`` (``True``, shape ``(..., L, 1)``) become
+    zeros instead of NaN, as torch's scaled_dot_product_attention does."""
     if fully_masked is not None and bool(fully_masked.any()):
         # exp(-inf - (-inf)) is NaN: give those rows finite scores, then zero their weights, so that the
         # backward pass (which uses the softmax output) sees zeros instead of NaNs
@@ -215,22 +218,57 @@ def _softmax_over_keys(scores: Tensor, fully_masked: Tensor | None) -> Tensor:
     return torch.softmax(scores, dim=-1)
 
 
-def _scores_and_rows(query: Tensor, key: Tensor, attn_mask: Tensor | None, is_causal: bool,
-                     scale: float | None) -> tuple[Tensor, Tensor | None]:
-    """Masked, scaled scores ``(..., L, S)`` and the fully masked rows ``(..., L, 1)`` (or ``None``)."""
-    L, S = query.shape[-2], key.shape[-2]
+def _attention_core(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, scale: float, dropout_p: float = 0.0,
+                    zero_fully_masked: bool = True) -> tuple[Tensor, Tensor]:
+    r"""Scaled dot-product attention on 3-D tensors, the computation shared by every attention here.
+
+    ``q`` :math:`(B, L, E)`, ``k`` :math:`(B, S, E)`, ``v`` :math:`(B, S, E_v)`; ``mask``: ``None`` or an additive
+    float mask broadcastable to :math:`(B, L, S)` with at most 3 dimensions. Returns the output
+    :math:`(B, L, E_v)` and the weights :math:`(B, L, S)` that multiplied the values (after dropout, which is
+    what torch's MultiheadAttention returns too).
+
+    ``zero_fully_masked``: rows whose keys are all ``-inf`` give zeros (scaled_dot_product_attention) instead of
+    NaN (a plain softmax, as torch's MultiheadAttention with ``need_weights=True``).
+    """
+    k_t = k.transpose(1, 2)  # (B, E, S)
+    # scores = mask + scale * q k^T as one batched matrix product (baddbmm = "batch add batch matmul")
+    if mask is None:
+        scores = torch.baddbmm(q.new_zeros(()), q, k_t, beta=0.0, alpha=scale)  # (B, L, S)
+    else:
+        scores = torch.baddbmm(mask, q, k_t, alpha=scale)  # (B, L, S)
+    fully_masked = None
+    if zero_fully_masked and mask is not None:
+        fully_masked = (mask == _NEG_INF).all(dim=-1, keepdim=True)  # (.., L|1, 1)
+    weights = _softmax_over_keys(scores, fully_masked)  # (B, L, S): each row sums to 1 over the keys
+    attn = F.dropout(weights, p=dropout_p) if dropout_p > 0.0 else weights
+    return attn @ v, attn  # (B, L, E_v), (B, L, S)
+
+
+def _flat_attention(query: Tensor, key: Tensor, value: Tensor | None, attn_mask: Tensor | None, is_causal: bool,
+                    scale: float | None, dropout_p: float, score_shape: torch.Size) -> tuple[Tensor, Tensor]:
+    """Broadcast the leading dimensions, flatten them into one batch dimension and call the core."""
+    *batch, L, S = score_shape
+    E = query.shape[-1]
+    if scale is None:
+        scale = 1.0 / math.sqrt(E)
+    q = query.expand(*batch, L, E).reshape(-1, L, E)  # (B, L, E)
+    k = key.expand(*batch, S, E).reshape(-1, S, E)  # (B, S, E)
+    if value is None:  # attention_weights: any value will do
+        v = k.new_zeros(1, S, 1).expand(k.shape[0], S, 1)
+    else:
+        v = value.expand(*batch, S, value.shape[-1]).reshape(-1, S, value.shape[-1])  # (B, S, E_v)
+    mask = None
     if is_causal:
-        future = torch.ones(L, S, dtype=torch.bool, device=query.device).triu_(1)  # (L, S), True = hide
-        return _masked_scores(query, key, scale, masked_out=future), None
-    if attn_mask is None:
-        return _masked_scores(query, key, scale), None
-    if attn_mask.dtype == torch.bool:
-        hidden = attn_mask.logical_not()  # (..., L, S), True = hide
-        scores = _masked_scores(query, key, scale, masked_out=hidden)
-        return scores, hidden.all(dim=-1, keepdim=True)
-    attn_mask = attn_mask.to(query.dtype)
-    scores = _masked_scores(query, key, scale, additive=attn_mask)
-    return scores, (attn_mask == _NEG_INF).all(dim=-1, keepdim=True)
+        mask = _causal_additive(L, S, q.dtype, q.device)  # (L, S)
+    elif attn_mask is not None:
+        mask = _additive(attn_mask, q.dtype, hide=False)  # broadcastable to (*batch, L, S)
+        lead = mask.shape[:-2]
+        if any(d != 1 for d in lead):
+            mask = mask.expand(*batch, *mask.shape[-2:]).reshape(-1, *mask.shape[-2:])  # (B, L|1, S|1)
+        else:
+            mask = mask.reshape(mask.shape[-2:])  # (L|1, S|1), shared by the whole batch
+    out, weights = _attention_core(q, k, v, mask, scale, dropout_p)
+    return out, weights
 
 
 def attention_weights(query: Tensor, key: Tensor, attn_mask: Tensor | None = None, is_causal: bool = False,
@@ -251,9 +289,9 @@ def attention_weights(query: Tensor, key: Tensor, attn_mask: Tensor | None = Non
     Returns:
         Weights of shape :math:`(..., L, S)` (leading dimensions broadcast).
     """
-    _check_sdpa_inputs(query, key, None, attn_mask, is_causal)
-    scores, fully_masked = _scores_and_rows(query, key, attn_mask, is_causal, scale)
-    return _softmax_over_keys(scores, fully_masked)  # (..., L, S)
+    score_shape = _check_sdpa_inputs(query, key, None, attn_mask, is_causal)
+    _, weights = _flat_attention(query, key, None, attn_mask, is_causal, scale, 0.0, score_shape)
+    return weights.view(score_shape)  # (..., L, S)
 
 
 def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn_mask: Tensor | None = None,
@@ -289,13 +327,10 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
         >>> scaled_dot_product_attention(q, k, v).shape
         torch.Size([2, 4, 3, 6])
     """
-    _check_sdpa_inputs(query, key, value, attn_mask, is_causal)
+    score_shape = _check_sdpa_inputs(query, key, value, attn_mask, is_causal)
     check_probability("dropout_p", dropout_p)
-    scores, fully_masked = _scores_and_rows(query, key, attn_mask, is_causal, scale)  # (..., L, S)
-    weights = _softmax_over_keys(scores, fully_masked)  # (..., L, S)
-    if dropout_p > 0.0:
-        weights = F.dropout(weights, p=dropout_p)
-    return weights @ value  # (..., L, E_v)
+    out, _ = _flat_attention(query, key, value, attn_mask, is_causal, scale, dropout_p, score_shape)
+    return out.view(*score_shape[:-1], value.shape[-1])  # (..., L, E_v)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -477,6 +512,8 @@ class MultiheadAttention(nn.Module):
         - **attn_output_weights**: ``None`` when ``need_weights=False``; else :math:`(N, L, S)` (unbatched
           :math:`(L, S)`) averaged over heads, or :math:`(N, h, L, S)` (unbatched :math:`(h, L, S)`) with
           ``average_attn_weights=False``. ``S`` counts the extra key of ``add_bias_kv``/``add_zero_attn``.
+          In training mode with ``dropout > 0`` these are the weights after dropout (as torch), i.e. the ones
+          that multiplied the values; call ``.eval()`` for plots.
 
     A query whose keys are all masked gives NaN weights and output with ``need_weights=True`` and zeros with
     ``need_weights=False``, exactly as torch (see "Mask conventions" in :mod:`seqlib.attention`).
@@ -625,7 +662,7 @@ class MultiheadAttention(nn.Module):
                 need_weights: bool = True, attn_mask: Tensor | None = None, average_attn_weights: bool = True,
                 is_causal: bool = False) -> tuple[Tensor, Tensor | None]:
         is_batched = self._check_inputs(query, key, value, key_padding_mask, attn_mask, is_causal)
-        same_qkv, same_kv = query is key and key is value, key is value
+        same_qkv = query is key and key is value
         batch_first = self.batch_first or not is_batched
         if not is_batched:  # pretend to be a batch of one, batch first
             query, key, value = query.unsqueeze(0), key.unsqueeze(0), value.unsqueeze(0)  # (1, L, E)
@@ -635,100 +672,76 @@ class MultiheadAttention(nn.Module):
         N = query.shape[0] if batch_first else query.shape[1]
 
         # 1. project: q = query W_q^T + b_q, k = key W_k^T + b_k, v = value W_v^T + b_v, all heads at once,
-        #    in the input's own layout ((N, L, E) or (L, N, E))
+        #    in the input's own layout ((N, L, E) or (L, N, E)), then split the E features into h heads of hd:
+        #    (.., .., E) -> (N*h, L, hd), entry n*h + i being head i of batch entry n
         b_q = b_k = b_v = None
         if self.in_proj_bias is not None:
             b_q, b_k, b_v = self.in_proj_bias.chunk(3)  # (E,) each
-        if self._qkv_same_embed_dim:
-            w = self.in_proj_weight
-            if same_qkv:  # self-attention: one matrix product for q, k and v
-                q, k, v = F.linear(query, w, self.in_proj_bias).chunk(3, dim=-1)  # (.., .., E) each
-            elif same_kv:
-                b_kv = None if self.in_proj_bias is None else self.in_proj_bias[E:]
-                q = F.linear(query, w[:E], b_q)
-                k, v = F.linear(key, w[E:], b_kv).chunk(2, dim=-1)
-            else:
-                w_q, w_k, w_v = w.chunk(3)  # (E, E) each
-                q, k, v = F.linear(query, w_q, b_q), F.linear(key, w_k, b_k), F.linear(value, w_v, b_v)
+        fused = same_qkv and self._qkv_same_embed_dim and self.bias_k is None
+        if fused:  # self-attention: one matrix product for q, k and v, one copy into head layout
+            qkv = F.linear(query, self.in_proj_weight, self.in_proj_bias)  # (.., .., 3E)
+            q, k, v = self._heads(qkv, batch_first, parts=3).unbind(0)  # (N*h, L, hd) each
         else:
-            q = F.linear(query, self.q_proj_weight, b_q)
-            k = F.linear(key, self.k_proj_weight, b_k)
-            v = F.linear(value, self.v_proj_weight, b_v)
-        seq_dim = 1 if batch_first else 0
+            if self._qkv_same_embed_dim:
+                w_q, w_k, w_v = self.in_proj_weight.chunk(3)  # (E, E) each
+            else:
+                w_q, w_k, w_v = self.q_proj_weight, self.k_proj_weight, self.v_proj_weight
+            q, k, v = F.linear(query, w_q, b_q), F.linear(key, w_k, b_k), F.linear(value, w_v, b_v)
+            if self.bias_k is not None and self.bias_v is not None:
+                # one more learned key/value at the end of every sequence
+                shape, seq_dim = ((N, 1, E), 1) if batch_first else ((1, N, E), 0)
+                k = torch.cat([k, self.bias_k.expand(shape)], dim=seq_dim)  # S + 1 positions
+                v = torch.cat([v, self.bias_v.expand(shape)], dim=seq_dim)
+            q, k, v = (self._heads(t, batch_first)[0] for t in (q, k, v))  # (N*h, L|S, hd)
+        if self.add_zero_attn:  # one more all-zero key/value per head
+            zeros = k.new_zeros(N * h, 1, hd)
+            k = torch.cat([k, zeros], dim=1)  # (N*h, S + 1, hd)
+            v = torch.cat([v, zeros], dim=1)
+        L, S = q.shape[1], k.shape[1]
+        extra = S - (key.shape[1] if batch_first else key.shape[0])  # keys added by bias_kv / zero_attn
 
-        # 2. masks, in torch.nn's convention (bool: True = masked out), merged into one mask of shape
-        #    broadcastable to (N, h, L, S): bool if both are bool, otherwise float (bool -> 0 / -inf), added
-        masks = []
+        # 2. masks, in torch.nn's convention (bool: True = masked out), as numbers added to the scores
+        #    (0 keep, -inf hide), the extra keys never masked, merged into one mask broadcastable to (N*h, L, S)
+        mask = None
         # torch's shortcut: with is_causal, no padding mask and no weights wanted, attn_mask is not applied but a
         # causal mask (L, S) aligned at the top left, built after bias_kv/zero_attn have lengthened S
-        causal_hint = is_causal and key_padding_mask is None and not need_weights
-        if attn_mask is not None and not causal_hint:
-            if attn_mask.dim() == 3:
-                masks.append(attn_mask.view(N, h, *attn_mask.shape[1:]))  # (N, h, L, S)
-            else:
-                masks.append(attn_mask)  # (L, S)
+        if is_causal and key_padding_mask is None and not need_weights:
+            mask = _causal_additive(L, S, q.dtype, q.device)  # (L, S)
+        elif attn_mask is not None:
+            mask = F.pad(_additive(attn_mask, q.dtype, hide=True), (0, extra))  # (L, S) or (N*h, L, S)
         if key_padding_mask is not None:
-            masks.append(key_padding_mask.view(N, 1, 1, key_padding_mask.shape[-1]))  # (N, 1, 1, S)
-        if self.bias_k is not None and self.bias_v is not None:
-            # one more learned key/value at the end of every sequence; nothing masks it
-            shape = (N, 1, E) if batch_first else (1, N, E)
-            k = torch.cat([k, self.bias_k.expand(shape)], dim=seq_dim)  # S + 1 positions
-            v = torch.cat([v, self.bias_v.expand(shape)], dim=seq_dim)
-            masks = [F.pad(m, (0, 1)) for m in masks]
+            pad = F.pad(_additive(key_padding_mask, q.dtype, hide=True), (0, extra))  # (N, S)
+            pad = pad.view(N, 1, 1, S).expand(N, h, 1, S).reshape(N * h, 1, S)  # the same for every head
+            mask = pad if mask is None else mask + pad  # (N*h, 1 or L, S)
 
-        # 3. split heads: (.., .., E) -> (N, h, L, hd)
-        q, k, v = (self._split_heads(t, batch_first) for t in (q, k, v))  # (N, h, L|S, hd)
-        if self.add_zero_attn:
-            zeros = k.new_zeros(N, h, 1, hd)
-            k = torch.cat([k, zeros], dim=2)  # (N, h, S + 1, hd)
-            v = torch.cat([v, zeros], dim=2)
-            masks = [F.pad(m, (0, 1)) for m in masks]
-        masked_out = additive = None
-        if causal_hint:
-            masked_out = torch.ones(q.shape[2], k.shape[2], dtype=torch.bool, device=q.device).triu_(1)  # (L, S)
-        elif masks and all(m.dtype == torch.bool for m in masks):
-            masked_out = masks[0] if len(masks) == 1 else masks[0] | masks[1]  # True = hide
-        elif masks:
-            additive = sum(self._as_float(m, q.dtype) for m in masks)  # 0 keep, -inf hide
-        if need_weights and masked_out is not None:
-            # torch adds the mask here, so a fully masked row gets NaN gradients as well as NaN weights
-            masked_out, additive = None, self._as_float(masked_out, q.dtype)
-
-        # 4. scaled dot-product attention in every head
+        # 3. scaled dot-product attention in every head (the heads are the batch dimension)
         dropout_p = self.dropout if self.training else 0.0
-        scores = _masked_scores(q, k, None, masked_out, additive)  # (N, h, L, S)
-        if need_weights:
-            weights = torch.softmax(scores, dim=-1)  # (N, h, L, S); a fully masked row is NaN, as torch
-        else:
-            fully_masked = None
-            if masked_out is not None:
-                fully_masked = masked_out.all(dim=-1, keepdim=True)
-            elif additive is not None:
-                fully_masked = (additive == _NEG_INF).all(dim=-1, keepdim=True)
-            weights = _softmax_over_keys(scores, fully_masked)  # (N, h, L, S); fully masked rows are zeros
-        attn = F.dropout(weights, p=dropout_p) if dropout_p > 0.0 else weights
-        out = attn @ v  # (N, h, L, hd)
+        # need_weights=True: a plain softmax, so a fully masked query gives NaN, as torch
+        out, weights = _attention_core(q, k, v, mask, 1.0 / math.sqrt(hd), dropout_p,
+                                       zero_fully_masked=not need_weights)  # (N*h, L, hd), (N*h, L, S)
 
-        # 5. concatenate the heads and mix them: (N, h, L, hd) -> (.., .., E) -> out_proj
+        # 4. concatenate the heads and mix them: (N*h, L, hd) -> (.., .., E) -> out_proj
         if batch_first:
-            out = out.transpose(1, 2).reshape(N, -1, E)  # (N, L, E)
+            out = out.view(N, h, L, hd).transpose(1, 2).reshape(N, L, E)  # (N, L, E)
         else:
-            out = out.permute(2, 0, 1, 3).reshape(-1, N, E)  # (L, N, E)
+            out = out.view(N, h, L, hd).permute(2, 0, 1, 3).reshape(L, N, E)  # (L, N, E)
         out = self.out_proj(out)
         if not is_batched:
             out = out.squeeze(0)  # (L, E)
         if not need_weights:
             return out, None
+        weights = weights.view(N, h, L, S)  # (N, h, L, S)
         if average_attn_weights:
             weights = weights.mean(dim=1)  # (N, L, S)
         return out, (weights if is_batched else weights.squeeze(0))
 
-    def _split_heads(self, t: Tensor, batch_first: bool) -> Tensor:
-        t = t.unflatten(-1, (self.num_heads, self.head_dim))  # (N, L, h, hd) or (L, N, h, hd)
-        return t.transpose(1, 2) if batch_first else t.permute(1, 2, 0, 3)  # (N, h, L, hd)
-
-    @staticmethod
-    def _as_float(mask: Tensor, dtype: torch.dtype) -> Tensor:
-        if mask.dtype == torch.bool:
-            return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(mask, _NEG_INF)
-        return mask.to(dtype)
+    def _heads(self, t: Tensor, batch_first: bool, parts: int = 1) -> Tensor:
+        """``(N, L, parts*E)`` (or ``(L, N, parts*E)``) -> ``(parts, N*h, L, hd)``, contiguous (one copy)."""
+        h, hd = self.num_heads, self.head_dim
+        if batch_first:
+            N, L = t.shape[0], t.shape[1]
+            t = t.view(N, L, parts, h, hd).permute(2, 0, 3, 1, 4)  # (parts, N, h, L, hd)
+        else:
+            L, N = t.shape[0], t.shape[1]
+            t = t.view(L, N, parts, h, hd).permute(2, 1, 3, 0, 4)  # (parts, N, h, L, hd)
+        return t.reshape(parts, N * h, L, hd)  # (parts, N*h, L, hd)

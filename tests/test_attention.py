@@ -452,6 +452,18 @@ def test_mha_eval_mode_with_dropout(batch_first):
     assert not torch.allclose(out_train, ours.eval()(x, x, x, need_weights=False)[0])
 
 
+def test_mha_training_weights_are_the_ones_applied():
+    """With dropout in training mode the returned per-head weights are those that multiplied the values (torch)."""
+    torch.manual_seed(0)
+    mha = MultiheadAttention(8, 2, dropout=0.5, batch_first=True).double().train()
+    x = torch.randn(3, 5, 8, dtype=torch.float64)
+    out, w = mha(x, x, x, average_attn_weights=False)  # w: (N, h, L, S)
+    assert (w == 0).any()
+    v = F.linear(x, mha.in_proj_weight[16:], mha.in_proj_bias[16:]).view(3, 5, 2, 4).transpose(1, 2)  # (N, h, S, hd)
+    heads = (w @ v).transpose(1, 2).reshape(3, 5, 8)  # (N, L, E)
+    torch.testing.assert_close(out, mha.out_proj(heads))
+
+
 @pytest.mark.parametrize("cfg", MHA_CONFIGS[:1] + MHA_CONFIGS[2:])
 def test_mha_state_dict_loads_both_ways(cfg):
     theirs = nn.MultiheadAttention(8, 2, **cfg)
