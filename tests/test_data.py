@@ -64,14 +64,26 @@ def test_same_seed_same_items_different_seed_different_items(name):
     assert not _same(a, c)
 
 
+ZERO_ITEMS = {
+    "adding_problem": lambda: D.adding_problem(0, 5),
+    "copy_task": lambda: D.copy_task(0, 5, 5),
+    "reversal_task": lambda: D.reversal_task(0, 5),
+    "sorting_task": lambda: D.sorting_task(0, 5),
+    "noisy_sine": lambda: D.noisy_sine(0, 5),
+    "negation_sentiment": lambda: D.negation_sentiment(0),
+    "date_translation": lambda: D.date_translation(0),
+}
+
+
 @pytest.mark.part1
-@pytest.mark.parametrize("name", sorted(FACTORIES))
+@pytest.mark.parametrize("name", sorted(ZERO_ITEMS))
 def test_bad_arguments_raise(name):
-    fn = getattr(D, name.removesuffix("_varlen"))
     with pytest.raises(ValueError, match="n must be a positive integer"):
-        fn(0, 5, 5) if name in ("copy_task",) else (fn(0) if "sentiment" in name or "date" in name else fn(0, 5))
+        ZERO_ITEMS[name]()
     with pytest.raises(TypeError, match="seed must be an int"):
         FACTORIES[name](1.5)
+    with pytest.raises(TypeError, match="n must be an int"):
+        getattr(D, name)(2.0, 5, 5) if name == "copy_task" else getattr(D, name)(2.0, 5)
 
 
 # ------------------------------------------------------------------------------------------ numbers

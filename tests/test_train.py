@@ -280,3 +280,33 @@ def test_seed_everything_makes_runs_repeatable():
     assert runs[0] == runs[1]
     with pytest.raises(TypeError, match="seed must be an int"):
         seed_everything("1")
+
+
+@pytest.mark.part2
+def test_fit_trains_a_seqlib_lstm_on_padded_text_batches():
+    """seqlib.data and fit together: negation sentences -> indices -> padded batches -> an LSTM classifier."""
+    from functools import partial
+
+    import seqlib
+    from seqlib.data import collate_padded, encode_dataset, negation_sentiment
+
+    class Classifier(nn.Module):
+        def __init__(self, vocab_size):
+            super().__init__()
+            self.embedding = seqlib.Embedding(vocab_size, 16, padding_idx=0)
+            self.lstm = seqlib.LSTM(16, 32, batch_first=True)
+            self.head = nn.Linear(32, 2)
+
+        def forward(self, tokens, lengths):  # (N, L), (N,)
+            out, _ = self.lstm(self.embedding(tokens))  # (N, L, H)
+            return self.head(out[torch.arange(tokens.shape[0]), lengths - 1])  # (N, 2)
+
+    seed_everything(0)
+    data = encode_dataset(negation_sentiment(64, seed=0))
+    collate = partial(collate_padded, padding_value=data.pad_index)
+    loader = DataLoader(data, batch_size=16, shuffle=True, collate_fn=collate)
+    model = Classifier(len(data.tokenizer.vocab))
+    history = fit(model, loader, F.cross_entropy, torch.optim.Adam(model.parameters(), 2e-2), 8, progress=False,
+                  device="cpu", clip_grad_norm=5.0)
+    assert history.train_loss[-1] < 0.5 * history.train_loss[0]
+    assert all(np.isfinite(history.grad_norm))

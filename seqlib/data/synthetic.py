@@ -327,8 +327,9 @@ def negation_sentiment(n: int, seed: int = 0) -> SentimentDataset:
     def draw(high: int) -> list[int]:
         return torch.randint(0, high, (n_pairs,), generator=g).tolist()
 
-    subj, pos, pos2, neg, neg2, tense = draw(len(_SUBJECTS)), draw(len(_POSITIVE)), draw(len(_POSITIVE) - 1), \
-        draw(len(_NEGATIVE)), draw(len(_NEGATIVE) - 1), draw(2)
+    subj, tense = draw(len(_SUBJECTS)), draw(2)
+    pos, pos2 = draw(len(_POSITIVE)), draw(len(_POSITIVE) - 1)
+    neg, neg2 = draw(len(_NEGATIVE)), draw(len(_NEGATIVE) - 1)
     is_negated = (torch.randperm(n_pairs, generator=g) % 2 == 0).tolist()  # exactly half (+1) of the pairs
     template = draw(len(_PLAIN))  # len(_PLAIN) == len(_NEGATED)
     texts, labels, negated = [], [], []
