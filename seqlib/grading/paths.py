@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,4 +34,9 @@ def jupyter_env() -> dict[str, str]:
         os.environ.setdefault(key, value)
         if key.endswith("DIR"):
             Path(os.environ[key]).mkdir(parents=True, exist_ok=True)
+    # nbgrader runs helper programs (``alembic``) that live next to this interpreter: make sure they are found
+    # even when the interpreter was started by its full path without activating the virtualenv.
+    bindir = str(Path(sys.executable).parent)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
     return {key: os.environ[key] for key in env}

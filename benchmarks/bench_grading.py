@@ -1,0 +1,142 @@
+"""How fast the grader is: one submission of each assignment, and a class graded with 1 and with 2 workers.
+
+    .venv/bin/python benchmarks/bench_grading.py               # everything (about 5-8 minutes on 2 cores)
+    .venv/bin/python benchmarks/bench_grading.py --class-size 20 --rounds 1 --skip-single   # a quick look
+
+1. *One submission*: the demo class's ``reference`` hand-in of every assignment in ``exercises/`` is graded alone
+   (``--jobs 1``), from kernel start to the grade in the gradebook. Target: <= 30 s each on a 2-core CPU.
+2. *A class*: ``--class-size`` hand-ins (copies of the fixture course's quick students: honest, blank, tampered,
+   stderr-writing, missing import, ...) are graded with ``--jobs 1`` and with ``--jobs 2``, ``--rounds`` times
+   each, interleaved so that background load hits both alike; the best wall time of each is compared.
+   Target: ``--jobs 2`` at least 1.8x faster than ``--jobs 1``.
+
+Kernels run with one thread each (``OMP_NUM_THREADS=1`` ...), so two workers do not fight over the two cores; the
+release and the start of the worker pool are not timed. Printed with the machine's load average, since a busy
+machine slows both and squeezes the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "fixtures" / "grading"))
+
+import fixture_course as fc  # noqa: E402
+
+from seqlib.grading import pipeline  # noqa: E402
+from seqlib.grading.course import Course  # noqa: E402
+from seqlib.grading.gradebook import check_gradebook  # noqa: E402
+from seqlib.grading.paths import COURSE, EXERCISES, jupyter_env  # noqa: E402
+from seqlib.grading.runner import Task, run_tasks  # noqa: E402
+
+QUICK_STUDENTS = ["reference", "blank", "stderr-noise", "edit-test", "delete-test", "points", "moved-id", "flags",
+                  "rebind-helpers", "forge-partial", "transformer", "missing-import", "exfiltrate", "random"]
+
+
+def load() -> str:
+    try:
+        return "load average " + " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "load average unknown"
+
+
+def warm_pool() -> None:
+    """Start the worker pool (the forkserver imports the grader once) outside the timings."""
+    run_tasks([Task("warm", {"kind": "feedback", "pages": []}, "warm-up")], 1, lambda t, r: None, progress=False)
+
+
+def single_submissions(tmp: Path, timeout: float) -> list[tuple[str, float, float, float]]:
+    """Grade the demo ``reference`` hand-in of every assignment, one at a time; return (assignment, s, score, max)."""
+    demo = COURSE / "demo_submissions" / "reference"
+    if not demo.is_dir():
+        return []
+    root = tmp / "single"
+    shutil.copytree(EXERCISES, root / "exercises")
+    (root / "course").mkdir(parents=True)
+    shutil.copy(COURSE / "nbgrader_config.py", root / "course" / "nbgrader_config.py")
+    course = Course.load(root / "course")
+    out = []
+    for assignment in course.assignments():
+        if not (demo / assignment).is_dir():
+            continue
+        pipeline.release(course, [assignment], validate=False, out=lambda s: None)
+        handin = tmp / "handin" / "reference"
+        shutil.rmtree(handin.parent, ignore_errors=True)
+        shutil.copytree(demo / assignment, handin / assignment)
+        start = time.perf_counter()
+        report = pipeline.autograde(course, handin.parent, assignments=[assignment], jobs=1, cell_timeout=timeout,
+                                    progress=False, out=lambda s: None)
+        seconds = time.perf_counter() - start
+        (outcome,) = report.outcomes
+        out.append((assignment, seconds, outcome.score, outcome.max_score))
+        print(f"  {assignment:16s} {seconds:6.1f} s   score {outcome.score:g}/{outcome.max_score:g}   ({load()})",
+              flush=True)
+    return out
+
+
+def make_class(tmp: Path, size: int) -> tuple[Course, Path]:
+    course = Course.load(fc.make_course(tmp / "class", ("fx_basic",)))
+    pipeline.release(course, validate=False, out=lambda s: None)
+    one = fc.make_class(course.release, tmp / "one", {"fx_basic": QUICK_STUDENTS})
+    handins = tmp / "handins"
+    for i in range(size):
+        student = QUICK_STUDENTS[i % len(QUICK_STUDENTS)]
+        shutil.copytree(one / student, handins / f"{student}-{i:03d}")
+    return course, handins
+
+
+def grade_class(course: Course, handins: Path, jobs: int, timeout: float) -> float:
+    shutil.rmtree(course.autograded, ignore_errors=True)
+    start = time.perf_counter()
+    report = pipeline.autograde(course, handins, jobs=jobs, cell_timeout=timeout, progress=False, out=lambda s: None)
+    seconds = time.perf_counter() - start
+    bad = [p for p in report.problems if "recorded" in p or "gradebook" in p]
+    assert not bad and not check_gradebook(course), bad
+    return seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--class-size", type=int, default=60)
+    parser.add_argument("--rounds", type=int, default=2, help="timings per worker count (the best one counts)")
+    parser.add_argument("--timeout", type=float, default=60.0)
+    parser.add_argument("--skip-single", action="store_true", help="leave out the one-submission timings")
+    args = parser.parse_args()
+    jupyter_env()
+    print(f"bench_grading: {os.cpu_count()} CPUs visible, {len(os.sched_getaffinity(0))} usable; {load()}")
+    with tempfile.TemporaryDirectory(prefix="bench-grading-") as name:
+        tmp = Path(name)
+        warm_pool()
+        if not args.skip_single:
+            print("one submission (demo reference hand-in), graded alone with --jobs 1:")
+            single = single_submissions(tmp, args.timeout)
+            if single:
+                worst = max(s for _, s, _, _ in single)
+                print(f"  slowest: {worst:.1f} s (target <= 30 s): {'OK' if worst <= 30 else 'SLOWER THAN TARGET'}")
+            else:
+                print("  (no demo class in course/demo_submissions yet)")
+        course, handins = make_class(tmp, args.class_size)
+        print(f"a class of {args.class_size} hand-ins of the fixture assignment ({len(QUICK_STUDENTS)} kinds):")
+        times: dict[int, list[float]] = {1: [], 2: []}
+        for r in range(args.rounds):
+            for jobs in (1, 2):
+                seconds = grade_class(course, handins, jobs, args.timeout)
+                times[jobs].append(seconds)
+                print(f"  round {r + 1}, --jobs {jobs}: {seconds:6.1f} s  "
+                      f"({seconds / args.class_size:.2f} s per hand-in; {load()})", flush=True)
+        best1, best2 = min(times[1]), min(times[2])
+        ratio = best1 / best2
+        print(f"  best --jobs 1: {best1:.1f} s, best --jobs 2: {best2:.1f} s -> speed-up {ratio:.2f}x "
+              f"(target >= 1.8x): {'OK' if ratio >= 1.8 else 'BELOW TARGET'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
