@@ -100,7 +100,6 @@ __all__ = [
 
 RTOL = 1e-5
 ATOL = 1e-6
-TOLERANCE = f"|yours - torch's| <= {ATOL:g} + {RTOL:g}*|torch's|"
 
 # --------------------------------------------------------------------------------------------------------
 # Pristine references, captured at import (before any student cell runs)
@@ -514,12 +513,11 @@ def _tripwires(guard: Guard | None, hits: list[str]):
     """Replace the guard's entry points by tripwires for the duration; always restored."""
     patched: list[tuple[object, str, object]] = []
 
-    def tripwire(label: str, original: Callable) -> Callable:
+    def tripwire(label: str) -> Callable:
         def wire(*args: Any, **kwargs: Any) -> Any:
             hits.append(label)
             raise _Tripped(label)
 
-        wire.__wrapped_original__ = original  # type: ignore[attr-defined]
         return wire
 
     try:
@@ -529,15 +527,14 @@ def _tripwires(guard: Guard | None, hits: list[str]):
                 continue
             parent, attr, value = resolved
             label = _label(path)
-            if isinstance(value, type):
+            if isinstance(value, type):  # every instance, whatever name it was reached by
                 for method in ("__init__", "forward"):
-                    if method in vars(value) or method == "__init__":
-                        patched.append((value, method, vars(value).get(method, _MISSING)))
-                        setattr(value, method, tripwire(label, getattr(value, method)))
+                    patched.append((value, method, vars(value).get(method, _MISSING)))
+                    setattr(value, method, tripwire(label))
             else:
                 own = vars(parent).get(attr, _MISSING) if hasattr(parent, "__dict__") else _MISSING
                 patched.append((parent, attr, own))
-                setattr(parent, attr, tripwire(label, value))
+                setattr(parent, attr, tripwire(label))
         yield
     finally:
         for parent, attr, original in reversed(patched):
