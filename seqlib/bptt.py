@@ -28,6 +28,8 @@ Conventions: time runs ``t = 0 .. T-1``; :math:`h_{-1}` (and :math:`c_{-1}`) is 
 
 from __future__ import annotations
 
+import math
+import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
@@ -51,6 +53,7 @@ __all__ = [
     "rnn_sequence",
     "lstm_sequence",
     "gru_sequence",
+    "release_buffers",
     "gradient_norms",
     "cell_state_norms",
     "jacobian_norms",
@@ -235,9 +238,8 @@ def _input_and_weight_grads(grads: Gradients, cache: RNNCache | LSTMCache | GRUC
             grads.db_hh = d_rec.reshape(T * N, GH).sum(0)  # (T*N, G*H) -> (G*H,)
 
 
-def _start_dh(out: Tensor, grad_out: Tensor | None, grad_h_T: Tensor | None) -> Tensor:
-    """Buffer for :math:`\\partial L/\\partial h_t`, ``(T, N, H)``, with the last step's value filled in."""
-    dh = torch.empty_like(out)
+def _start_dh(dh: Tensor, grad_out: Tensor | None, grad_h_T: Tensor | None) -> Tensor:
+    """Fill in the last step of the buffer ``dh`` for :math:`\\partial L/\\partial h_t`, ``(T, N, H)``."""
     if grad_out is None:
         dh[-1].zero_()
     else:
@@ -257,6 +259,50 @@ class _Steps:
     def __init__(self, **buffers: Tensor | None) -> None:
         for name, buffer in buffers.items():
             setattr(self, name, None if buffer is None else buffer.unbind(0))
+
+
+class _Buffers:
+    """Where a backward pass takes its large temporaries ``(T, N, ...)`` from.
+
+    By default every call allocates new tensors. The fast path on the CPU passes a per-thread instance with
+    ``reuse=True``, which keeps one buffer per name and hands (a view of) it out again on the next call.
+    Otherwise the tens of megabytes a backward pass frees at its end are given back to the operating system by
+    the C library and faulted in again, page by page, on the next training step, which costs more than the
+    arithmetic of a small layer. Only temporaries that do not leave the backward pass may come from here.
+    """
+
+    def __init__(self, reuse: bool = False) -> None:
+        self.reuse = reuse
+        self.store: dict[tuple[str, torch.dtype, torch.device], Tensor] = {}
+
+    def new(self, name: str, like: Tensor, *shape: int) -> Tensor:
+        if not self.reuse:
+            return like.new_empty(*shape)
+        numel = math.prod(shape)
+        key = (name, like.dtype, like.device)
+        buffer = self.store.get(key)
+        if buffer is None or buffer.numel() < numel:  # keep the largest seen: shorter sequences use a part
+            buffer = self.store[key] = like.new_empty(numel)
+        return buffer[:numel].view(shape)
+
+
+_FRESH = _Buffers()
+_REUSED = threading.local()
+
+
+def release_buffers() -> None:
+    """Free the scratch memory the fast path keeps between backward passes in the calling thread."""
+    if hasattr(_REUSED, "buffers"):
+        del _REUSED.buffers
+
+
+def _fast_path_buffers(like: Tensor) -> _Buffers:
+    """The calling thread's reusable buffers on the CPU; fresh tensors elsewhere (CUDA caches memory itself)."""
+    if like.device.type != "cpu":
+        return _FRESH
+    if not hasattr(_REUSED, "buffers"):
+        _REUSED.buffers = _Buffers(reuse=True)
+    return _REUSED.buffers
 
 
 def _pass_back(target: Tensor, direct: Tensor | None, d_rec_t: Tensor, w_hh: Tensor, cut: bool) -> None:
@@ -338,6 +384,7 @@ def rnn_backward(
     grad_h_T: Tensor | None = None,
     truncate: int | None = None,
     need: Collection[str] = ALL,
+    buffers: _Buffers = _FRESH,
 ) -> Gradients:
     r"""Backpropagation through time for the Elman RNN, walking from ``t = T-1`` down to ``0``.
 
@@ -366,18 +413,24 @@ def rnn_backward(
             a positive multiple of ``truncate`` (the same as detaching the state every ``truncate``
             steps). ``None``: full BPTT.
         need: which of ``"x", "h0", "w_ih", "w_hh", "b_ih", "b_hh"`` to compute (``dh`` always is).
+        buffers: where the large temporaries come from (the fast path reuses them between calls; then the
+            returned ``dh`` is only valid until the next call).
 
     Returns:
         :class:`Gradients` with ``dh`` ``(T, N, H)``.
     """
     _check_backward(cache.out, {"grad_out": grad_out, "grad_h_T": grad_h_T}, truncate)
     out, w_hh = cache.out, cache.w_hh
-    T = out.shape[0]
+    T, N, H = out.shape
     # phi'(a_t) for all steps at once
-    dphi = 1 - out * out if cache.nonlinearity == "tanh" else (out > 0).to(out.dtype)  # (T, N, H)
-    dh = _start_dh(out, grad_out, grad_h_T)  # dL/dh_t
+    dphi = buffers.new("dphi", out, T, N, H)
+    if cache.nonlinearity == "tanh":
+        torch.mul(out, out, out=dphi).neg_().add_(1)  # 1 - h_t^2
+    else:
+        torch.gt(out, 0, out=dphi)  # [h_t > 0]
+    dh = _start_dh(buffers.new("dh", out, T, N, H), grad_out, grad_h_T)  # dL/dh_t
     dh0 = torch.empty_like(cache.h0)
-    delta = torch.empty_like(out)  # dL/da_t
+    delta = buffers.new("delta", out, T, N, H)  # dL/da_t
     s = _Steps(dh=dh, dphi=dphi, delta=delta, grad_out=grad_out)
     for t in range(T - 1, -1, -1):
         torch.mul(s.dh[t], s.dphi[t], out=s.delta[t])
@@ -418,6 +471,10 @@ def lstm_forward(
         h_t = o_t \odot \tanh(c_t) &
         \end{array}
 
+    The loop activates all four gates with one sigmoid call: :math:`\tanh(a) = 2\sigma(2a) - 1`, so the rows of
+    :math:`g` in (copies of) the weights and biases are doubled, and :math:`g_t = 2\sigma(2a_g) - 1` is
+    recovered for all steps at once after the loop.
+
     Args:
         x: inputs ``(T, N, H_in)``.
         h0, c0: initial states :math:`h_{-1}, c_{-1}`, ``(N, H)`` each.
@@ -432,22 +489,30 @@ def lstm_forward(
     _check_layer(x, h0, w_ih, w_hh, b_ih, b_hh, gates=4, c0=c0)
     T, N, _ = x.shape
     H = h0.shape[1]
-    gates = _project_inputs(x, w_ih, _sum_biases(b_ih, b_hh))  # (T, N, 4H); becomes i, f, g, o in place
+    # tanh(a) = 2 sigmoid(2a) - 1: double g's rows (in copies) and one sigmoid call activates all four gates
+    g_rows = slice(2 * H, 3 * H)
+    w_ih2 = w_ih.clone()  # (4H, H_in)
+    w_ih2[g_rows] *= 2
+    bias2 = _sum_biases(b_ih, b_hh)
+    if bias2 is not None:
+        bias2 = bias2.clone()  # (4H,)
+        bias2[g_rows] *= 2
+    w_hh2_t = w_hh.t().clone(memory_format=torch.contiguous_format)  # (H, 4H), row-major
+    w_hh2_t[:, g_rows] *= 2
+    gates = _project_inputs(x, w_ih2, bias2)  # (T, N, 4H); becomes i, f, g, o in place
     c = x.new_empty(T + 1, N, H)  # c[t+1] = c_t
     c[0] = c0
     tanh_c = x.new_empty(T, N, H)
     out = x.new_empty(T, N, H)
     i, f, g, o = gates.chunk(4, dim=2)  # (T, N, H) views into the gates
-    s = _Steps(z=gates, i_f=gates[:, :, : 2 * H], i=i, f=f, g=g, o=o, c_prev=c[:-1], c=c[1:], tanh_c=tanh_c, h=out)
-    w_hh_t = w_hh.t().contiguous()  # (H, 4H); a row-major copy makes the 100 products below a little faster
+    s = _Steps(z=gates, i=i, f=f, g=g, o=o, c_prev=c[:-1], c=c[1:], tanh_c=tanh_c, h=out)
     h = h0
     for t in range(T):
-        s.z[t].addmm_(h, w_hh_t)  # (N, 4H) pre-activations of the four gates
-        s.i_f[t].sigmoid_()  # i_t, f_t
-        s.g[t].tanh_()  # g_t
-        s.o[t].sigmoid_()  # o_t
-        torch.mul(s.f[t], s.c_prev[t], out=s.c[t]).addcmul_(s.i[t], s.g[t])  # c_t = f*c_{t-1} + i*g
+        s.z[t].addmm_(h, w_hh2_t).sigmoid_()  # i_t, f_t, sigmoid(2 a_g), o_t
+        # c_t = f*c_{t-1} + i*g = f*c_{t-1} + 2 i sigmoid(2 a_g) - i
+        torch.mul(s.f[t], s.c_prev[t], out=s.c[t]).addcmul_(s.i[t], s.g[t], value=2).sub_(s.i[t])
         h = torch.mul(s.o[t], torch.tanh(s.c[t], out=s.tanh_c[t]), out=s.h[t])  # h_t = o*tanh(c_t)
+    g.mul_(2).sub_(1)  # g_t = 2 sigmoid(2 a_g) - 1 = tanh(a_g), for all steps at once
     cache = LSTMCache(x, h0, c0, w_ih, w_hh, gates, c, tanh_c, out, b_ih is not None, b_hh is not None)
     return out, out[-1].clone(), c[-1].clone(), cache
 
@@ -460,6 +525,7 @@ def lstm_backward(
     grad_c_T: Tensor | None = None,
     truncate: int | None = None,
     need: Collection[str] = ALL,
+    buffers: _Buffers = _FRESH,
 ) -> Gradients:
     r"""Backpropagation through time for the LSTM, walking from ``t = T-1`` down to ``0``.
 
@@ -490,6 +556,7 @@ def lstm_backward(
         truncate: cut the gradient of both states between steps ``t-1`` and ``t`` when ``t`` is a positive
             multiple of ``truncate``; ``None``: full BPTT.
         need: which of ``"x", "h0", "c0", "w_ih", "w_hh", "b_ih", "b_hh"`` to compute.
+        buffers: as in :func:`rnn_backward`.
 
     Returns:
         :class:`Gradients` with ``dh`` and ``dc`` ``(T, N, H)``.
@@ -499,21 +566,21 @@ def lstm_backward(
     T, N, H = out.shape
     i, f, g, o = gates.chunk(4, dim=2)  # (T, N, H) each
     # local derivatives for all steps at once
-    o_tanh_c = o * tanh_c
-    to_c = torch.addcmul(o, o_tanh_c, tanh_c, value=-1)  # dh_t -> dc_t: o (1 - tanh^2 c)
-    to_o = torch.addcmul(o_tanh_c, o_tanh_c, o, value=-1)  # dh_t -> delta^o_t: tanh c * o (1 - o)
-    to_ifg = out.new_empty(T, N, 3, H)  # dc_t -> delta^i_t, delta^f_t, delta^g_t
-    g_i = g * i
-    torch.addcmul(g_i, g_i, i, value=-1, out=to_ifg[:, :, 0])  # g i (1 - i)
-    c_f = cache.c[:-1] * f
-    torch.addcmul(c_f, c_f, f, value=-1, out=to_ifg[:, :, 1])  # c_{t-1} f (1 - f)
-    torch.addcmul(i, g_i, g, value=-1, out=to_ifg[:, :, 2])  # i (1 - g^2)
+    to_o = torch.mul(o, tanh_c, out=buffers.new("to_o", out, T, N, H))
+    to_c = buffers.new("to_c", out, T, N, H)
+    torch.addcmul(o, to_o, tanh_c, value=-1, out=to_c)  # dh_t -> dc_t: o (1 - tanh^2 c)
+    to_o.addcmul_(to_o, o, value=-1)  # dh_t -> delta^o_t: tanh c * o (1 - o)
+    to_ifg = buffers.new("to_ifg", out, T, N, 3, H)  # dc_t -> delta^i_t, delta^f_t, delta^g_t
+    to_i, to_f, to_g = to_ifg.unbind(2)  # (T, N, H) views
+    torch.addcmul(i, torch.mul(g, i, out=to_i), g, value=-1, out=to_g)  # i (1 - g^2)
+    to_i.addcmul_(to_i, i, value=-1)  # g i (1 - i)
+    torch.mul(cache.c[:-1], f, out=to_f).addcmul_(to_f, f, value=-1)  # c_{t-1} f (1 - f)
 
-    dh = _start_dh(out, grad_out, grad_h_T)  # dL/dh_t
-    dc = torch.empty_like(out)  # dL/dc_t
+    dh = _start_dh(buffers.new("dh", out, T, N, H), grad_out, grad_h_T)  # dL/dh_t
+    dc = buffers.new("dc", out, T, N, H)  # dL/dc_t
     dh0 = torch.empty_like(cache.h0)
     carry = torch.zeros_like(cache.h0) if grad_c_T is None else grad_c_T.clone()  # dc_{t+1} * f_{t+1}
-    delta = out.new_empty(T, N, 4 * H)  # gradients of the gate pre-activations
+    delta = buffers.new("delta", out, T, N, 4 * H)  # gradients of the gate pre-activations
     s = _Steps(dh=dh, dc=dc, dc_=dc.unsqueeze(2), to_c=to_c, to_o=to_o, to_ifg=to_ifg, f=f, delta=delta,
                delta_ifg=delta.view(T, N, 4, H)[:, :, :3], delta_o=delta[:, :, 3 * H :], grad_out=grad_out)
     for t in range(T - 1, -1, -1):
@@ -594,6 +661,7 @@ def gru_backward(
     grad_h_T: Tensor | None = None,
     truncate: int | None = None,
     need: Collection[str] = ALL,
+    buffers: _Buffers = _FRESH,
 ) -> Gradients:
     r"""Backpropagation through time for the GRU, walking from ``t = T-1`` down to ``0``.
 
@@ -613,7 +681,7 @@ def gru_backward(
 
     Args:
         cache: from :func:`gru_forward`; grad_out ``(T, N, H)``, grad_h_T ``(N, H)``, each may be ``None``.
-        truncate, need: as in :func:`rnn_backward`.
+        truncate, need, buffers: as in :func:`rnn_backward`.
 
     Returns:
         :class:`Gradients` with ``dh`` ``(T, N, H)``.
@@ -623,18 +691,20 @@ def gru_backward(
     T, N, H = out.shape
     r, z, n = gates.chunk(3, dim=2)  # (T, N, H) each
     # local derivatives for all steps at once
-    one_minus_z = 1 - z
-    to_n = torch.addcmul(one_minus_z, one_minus_z * n, n, value=-1)  # dh_t -> delta^n_t: (1 - z)(1 - n^2)
-    to_rec = out.new_empty(T, N, 3, H)  # dh_t -> [delta^r, delta^z, delta^n * r]
-    torch.mul(to_n, r, out=to_rec[:, :, 2])
-    u = to_rec[:, :, 2] * hn
-    torch.addcmul(u, u, r, value=-1, out=to_rec[:, :, 0])  # (1 - z)(1 - n^2) hn r (1 - r)
-    h_prev = torch.cat([cache.h0.unsqueeze(0), out[:-1]])  # (T, N, H)
-    torch.mul(h_prev.sub_(n).mul_(z), one_minus_z, out=to_rec[:, :, 1])  # (h_{t-1} - n) z (1 - z)
+    one_minus_z = torch.neg(z, out=buffers.new("one_minus_z", out, T, N, H)).add_(1)
+    to_n = torch.mul(one_minus_z, n, out=buffers.new("to_n", out, T, N, H))
+    to_n.mul_(n).neg_().add_(one_minus_z)  # dh_t -> delta^n_t: (1 - z)(1 - n^2)
+    to_rec = buffers.new("to_rec", out, T, N, 3, H)  # dh_t -> [delta^r, delta^z, delta^n * r]
+    to_r, to_z, to_nr = to_rec.unbind(2)  # (T, N, H) views
+    torch.mul(to_n, r, out=to_nr)
+    torch.mul(to_nr, hn, out=to_r).addcmul_(to_r, r, value=-1)  # (1 - z)(1 - n^2) hn r (1 - r)
+    torch.sub(out[:-1], n[1:], out=to_z[1:])  # h_{t-1} - n_t
+    torch.sub(cache.h0, n[0], out=to_z[0])
+    to_z.mul_(z).mul_(one_minus_z)  # (h_{t-1} - n) z (1 - z)
 
-    dh = _start_dh(out, grad_out, grad_h_T)
+    dh = _start_dh(buffers.new("dh", out, T, N, H), grad_out, grad_h_T)
     dh0 = torch.empty_like(cache.h0)
-    d_rec = out.new_empty(T, N, 3 * H)
+    d_rec = buffers.new("d_rec", out, T, N, 3 * H)
     s = _Steps(dh=dh, dh_=dh.unsqueeze(2), to_rec=to_rec, z=z, d_rec=d_rec, d_rec_=d_rec.view(T, N, 3, H),
                grad_out=grad_out)
     for t in range(T - 1, -1, -1):
@@ -647,7 +717,8 @@ def gru_backward(
         _pass_back(target, direct, s.d_rec[t], w_hh, cut)
         if not cut:
             target.addcmul_(s.dh[t], s.z[t])  # the direct path h_{t-1} -> z_t * h_{t-1}
-    d_in = d_rec.clone()
+    d_in = buffers.new("d_in", out, T, N, 3 * H)
+    d_in[:, :, : 2 * H] = d_rec[:, :, : 2 * H]
     torch.mul(dh, to_n, out=d_in[:, :, 2 * H :])  # delta^n without the factor r
     grads = Gradients(dh=dh, dh0=dh0 if "h0" in need else None)
     _input_and_weight_grads(grads, cache, d_in, d_rec, need)
@@ -678,7 +749,8 @@ class _RNNFunction(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_out, grad_h_T):  # type: ignore[override]
         cache = RNNCache(*ctx.saved_tensors, *ctx.flags)
-        g = rnn_backward(cache, grad_out, grad_h_T, need=_need(ctx, _RNNFunction.NAMES))
+        g = rnn_backward(cache, grad_out, grad_h_T, need=_need(ctx, _RNNFunction.NAMES),
+                         buffers=_fast_path_buffers(cache.out))
         return g.dx, g.dh0, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh, None
 
 
@@ -698,7 +770,8 @@ class _LSTMFunction(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_out, grad_h_T, grad_c_T):  # type: ignore[override]
         cache = LSTMCache(*ctx.saved_tensors, *ctx.flags)
-        g = lstm_backward(cache, grad_out, grad_h_T, grad_c_T, need=_need(ctx, _LSTMFunction.NAMES))
+        g = lstm_backward(cache, grad_out, grad_h_T, grad_c_T, need=_need(ctx, _LSTMFunction.NAMES),
+                          buffers=_fast_path_buffers(cache.out))
         return g.dx, g.dh0, g.dc0, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh
 
 
@@ -717,7 +790,8 @@ class _GRUFunction(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_out, grad_h_T):  # type: ignore[override]
         cache = GRUCache(*ctx.saved_tensors, *ctx.flags)
-        g = gru_backward(cache, grad_out, grad_h_T, need=_need(ctx, _GRUFunction.NAMES))
+        g = gru_backward(cache, grad_out, grad_h_T, need=_need(ctx, _GRUFunction.NAMES),
+                         buffers=_fast_path_buffers(cache.out))
         return g.dx, g.dh0, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh
 
 

@@ -477,3 +477,55 @@ def test_spectral_radius():
     assert bptt.spectral_radius(rotation) == pytest.approx(0.8, rel=1e-6)
     with pytest.raises(ValueError, match="square"):
         bptt.spectral_radius(torch.zeros(8, 2))
+
+
+def test_jacobian_norms_seqlib_cells_match_torch_cells():
+    import seqlib
+
+    torch.manual_seed(0)
+    x = torch.randn(6, 2, 3, dtype=F64)
+    for name in ("RNNCell", "LSTMCell", "GRUCell"):
+        ours = getattr(seqlib, name)(3, 4, dtype=F64)
+        theirs = getattr(nn, name)(3, 4, dtype=F64)
+        theirs.load_state_dict(ours.state_dict())
+        torch.testing.assert_close(bptt.jacobian_norms(ours, x), bptt.jacobian_norms(theirs, x), **TIGHT)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("H", [1, 3])
+def test_inputs_are_left_untouched(kind, H):
+    """Forward and backward work on copies and buffers of their own, never in the caller's tensors."""
+    torch.manual_seed(0)
+    layer = make_layer(kind, 1, H)
+    w = [p.detach().clone().requires_grad_() for p in layer_weights(layer)]
+    x = torch.randn(4, 2, 1, dtype=F64, requires_grad=True)
+    h0 = torch.randn(2, H, dtype=F64, requires_grad=True)
+    before = [t.detach().clone() for t in [x, h0, *w]]
+    outs = fast(kind, x, h0, h0, w)
+    sum(o.sum() for o in outs).backward()
+    for a, b in zip([x, h0, *w], before, strict=True):
+        assert torch.equal(a.detach(), b)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_reused_buffers_never_leak_between_calls(kind):
+    """The fast path reuses its scratch memory: results of one call survive later calls of other sizes."""
+    bptt.release_buffers()
+    torch.manual_seed(0)
+    layer = make_layer(kind, 3, 4)
+    w = layer_weights(layer)
+    kept = []
+    for T in (7, 3, 9, 7):
+        x = torch.randn(T, 2, 3, dtype=F64, requires_grad=True)
+        h0 = torch.randn(2, 4, dtype=F64, requires_grad=True)
+        outs = fast(kind, x, h0, h0, w)
+        grads = torch.autograd.grad(outs[0].pow(2).sum(), [x, h0, *w])
+        ref_out = layer(x, (h0[None], h0[None]) if kind == "lstm" else h0[None])[0]
+        ref = torch.autograd.grad(ref_out.pow(2).sum(), [x, h0, *w])
+        for a, b in zip(grads, ref, strict=True):
+            torch.testing.assert_close(a, b, **TIGHT)
+        kept.append((grads, [g.clone() for g in grads]))
+    for grads, copies in kept:
+        for a, b in zip(grads, copies, strict=True):
+            assert torch.equal(a, b)
+    bptt.release_buffers()
