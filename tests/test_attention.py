@@ -24,13 +24,6 @@ from seqlib.positional import PositionalEncoding
 pytestmark = pytest.mark.part3
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tensors are tiny: one thread avoids thread hand-offs that dominate on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 DTYPES = [torch.float64, torch.float32]
 

@@ -12,13 +12,6 @@ import seqlib
 pytestmark = pytest.mark.part1
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one intra-op thread is fastest, and avoids thread thrashing on a busy 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def make_pair(dtype=torch.float64, **kwargs):

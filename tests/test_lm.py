@@ -23,13 +23,6 @@ from seqlib.positional import sinusoidal_table
 pytestmark = pytest.mark.part3
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tensors are tiny: one thread avoids thread hand-offs that dominate on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def weighted_sum(t: torch.Tensor) -> torch.Tensor:

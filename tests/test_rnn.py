@@ -22,13 +22,6 @@ from seqlib import rnn as seqlib_rnn
 F64, F32 = torch.float64, torch.float32
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one intra-op thread is fastest, and avoids thread thrashing on a busy 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 # kind -> (seqlib/torch class name, extra constructor kwargs, pytest marker)
 KINDS = {

@@ -29,13 +29,6 @@ pytestmark = [pytest.mark.part3, pytest.mark.filterwarnings("ignore:enable_neste
               pytest.mark.filterwarnings("ignore:The PyTorch API of nested tensors is in prototype stage")]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tensors are tiny: one thread avoids thread hand-offs that dominate on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 DTYPES = [torch.float64, torch.float32]
 

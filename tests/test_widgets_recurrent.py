@@ -27,12 +27,6 @@ from seqlib.widgets.recurrent import (
 pytestmark = [pytest.mark.part1]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 # ------------------------------------------------------------------------------------------------ rnn_unroll_demo
