@@ -251,7 +251,26 @@ class Vocab:
 
 
 # -- tokenisers ----------------------------------------------------------------------------------------------------
-class CharTokenizer:
+class _Tokenizer:
+    """What both tokenisers share: text -> tokens (``tokenize``, per subclass) -> indices through ``self.vocab``."""
+
+    vocab: Vocab
+
+    def tokenize(self, text: str) -> list[str]:
+        raise NotImplementedError
+
+    def encode(self, text: str, add_bos: bool = False, add_eos: bool = False) -> list[int]:
+        return self.vocab.encode(self.tokenize(text), add_bos=add_bos, add_eos=add_eos)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.vocab)
+
+    def __len__(self) -> int:
+        return len(self.vocab)
+
+
+class CharTokenizer(_Tokenizer):
     """Characters <-> indices: every character is a token.
 
     Args:
@@ -281,18 +300,8 @@ class CharTokenizer:
             raise TypeError(f"text must be a str, but got {type(text).__name__}")
         return list(text)
 
-    def encode(self, text: str, add_bos: bool = False, add_eos: bool = False) -> list[int]:
-        return self.vocab.encode(self.tokenize(text), add_bos=add_bos, add_eos=add_eos)
-
     def decode(self, indices: Iterable[int] | Tensor, skip_specials: bool = False) -> str:
         return "".join(self.vocab.decode(indices, skip_specials=skip_specials))
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self.vocab)
-
-    def __len__(self) -> int:
-        return len(self.vocab)
 
     def __repr__(self) -> str:
         return f"CharTokenizer(vocab_size={len(self.vocab)})"
@@ -304,7 +313,7 @@ _NO_SPACE_BEFORE = set(".,!?;:%)]}'\"")
 _NO_SPACE_AFTER = set("([{")
 
 
-class WordTokenizer:
+class WordTokenizer(_Tokenizer):
     """Words and punctuation <-> indices, split with a simple regular expression.
 
     ``tokenize`` keeps punctuation as separate tokens: ``"The food was good, not bad."`` ->
@@ -349,9 +358,6 @@ class WordTokenizer:
             text = text.lower()
         return WORD_PATTERN.findall(text)
 
-    def encode(self, text: str, add_bos: bool = False, add_eos: bool = False) -> list[int]:
-        return self.vocab.encode(self.tokenize(text), add_bos=add_bos, add_eos=add_eos)
-
     def decode(self, indices: Iterable[int] | Tensor, skip_specials: bool = False) -> str:
         out = ""
         for token in self.vocab.decode(indices, skip_specials=skip_specials):
@@ -359,13 +365,6 @@ class WordTokenizer:
                 out += " "
             out += token
         return out
-
-    @property
-    def vocab_size(self) -> int:
-        return len(self.vocab)
-
-    def __len__(self) -> int:
-        return len(self.vocab)
 
     def __repr__(self) -> str:
         return f"WordTokenizer(vocab_size={len(self.vocab)}, lowercase={self.lowercase})"
