@@ -1,12 +1,11 @@
 """The coverage map course/syllabus.md: every syllabus concept is taught, shown and (where marked) graded.
 
-For every concept ID of the syllabus (``SYLLABUS.md`` at the repository root) the map names the lecture section(s) that teach it (a notebook and one of its
-headings), what shows it (an importable widget or plot function that the lecture uses, or a plot drawn in
-that section) and, for the
-concepts the syllabus marks **graded**, the exercise folder that grades it. This test checks that every ID is
-there and that every reference exists. A concept whose lecture is not written yet has a row that says so
-(``planned: ...`` in "taught in", nothing else); the set of such rows is spelled out below, so that it can only
-shrink on purpose.
+For every concept ID of the syllabus (``SYLLABUS.md`` at the repository root) the map names the lecture
+section(s) that teach it (a notebook and one of its headings), what shows it (an importable widget or plot
+function that the lecture uses, or a plot drawn in that section) and, for the concepts the syllabus marks
+**graded**, the exercise folder that grades it. This test checks that every ID is there and that every
+reference exists. A concept whose lecture is not written yet has a row that says so (``planned: ...`` in
+"taught in", nothing else); the set of such rows is spelled out below, so that it can only shrink on purpose.
 """
 
 from __future__ import annotations
