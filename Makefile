@@ -12,6 +12,7 @@ export JUPYTER_RUNTIME_DIR := $(BUILD)/jupyter/runtime
 export IPYTHONDIR := $(BUILD)/ipython
 export MPLCONFIGDIR := $(BUILD)/matplotlib
 export MPLBACKEND := Agg
+export SEQLIB_CACHE ?= $(BUILD)/cache
 export JUPYTER_PLATFORM_DIRS := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 

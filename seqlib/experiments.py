@@ -22,10 +22,7 @@ They run in float64 so that a gradient of :math:`10^{-40}` is still a number and
 from __future__ import annotations
 
 import copy
-import functools
 import math
-from collections.abc import Callable
-from typing import TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -35,31 +32,12 @@ from ._checks import check_positive_int
 from .clip import clip_grad_norm_
 from .data import adding_problem
 from .rnn import GRU, LSTM, RNN, RNNCell
+from .threads import torch_threads
 
 __all__ = ["vanishing_exploding", "identity_relu", "lstm_vs_rnn", "clipping_training", "clipping_landscape",
            "last_output_loss", "adding_inputs"]
 
 F64 = torch.float64
-R = TypeVar("R")
-
-
-def _one_thread(fn: Callable[..., R]) -> Callable[..., R]:
-    """Run ``fn`` with ``torch.set_num_threads(1)``, restoring the setting afterwards.
-
-    The networks here are small (``H`` <= 64), so a second thread buys nothing, while on a machine whose cores are
-    busy with other work every parallel region can wait for a core, which makes many tiny operations very slow.
-    """
-
-    @functools.wraps(fn)
-    def wrapper(*args: object, **kwargs: object) -> R:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            torch.set_num_threads(threads)
-
-    return wrapper
 
 
 def last_output_loss(out: Tensor) -> Tensor:
@@ -79,7 +57,7 @@ def _sizes(**sizes: int) -> None:
         check_positive_int(name, value)
 
 
-@_one_thread
+@torch_threads(1)  # small networks: a second thread buys nothing and may wait for a busy core
 def vanishing_exploding(
     scales: tuple[float, ...] = (0.5, 1.0, 2.0),
     seq_len: int = 100,
@@ -116,7 +94,7 @@ def vanishing_exploding(
     return result
 
 
-@_one_thread
+@torch_threads(1)  # small networks: a second thread buys nothing and may wait for a busy core
 def identity_relu(seq_len: int = 100, hidden_size: int = 64, batch_size: int = 16, seed: int = 0) -> dict:
     r"""(b) ReLU with :math:`W_{hh} = I` and zero biases (Le et al., 2015) keeps the gradient alive (C09).
 
@@ -144,7 +122,7 @@ def identity_relu(seq_len: int = 100, hidden_size: int = 64, batch_size: int = 1
     return {"norms": norms}
 
 
-@_one_thread
+@torch_threads(1)  # small networks: a second thread buys nothing and may wait for a busy core
 def lstm_vs_rnn(
     seq_len: int = 150,
     hidden_size: int = 64,
@@ -200,7 +178,7 @@ class _Regressor(nn.Module):
         return self.head(out[-1]).squeeze(-1)  # (N,)
 
 
-@_one_thread
+@torch_threads(1)  # small networks: a second thread buys nothing and may wait for a busy core
 def clipping_training(
     seq_len: int = 100,
     hidden_size: int = 32,
@@ -270,7 +248,7 @@ def _one_unit_rnn(w: Tensor, b: Tensor, seq_len: int, target: float) -> Tensor:
     return (h - target) ** 2
 
 
-@_one_thread
+@torch_threads(1)  # small networks: a second thread buys nothing and may wait for a busy core
 def clipping_landscape(
     seq_len: int = 50,
     start: tuple[float, float] = (5.0, -2.0),

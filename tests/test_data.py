@@ -286,7 +286,10 @@ def test_cache_dir_choice(monkeypatch, tmp_path):
     monkeypatch.setenv("SEQLIB_CACHE", str(tmp_path / "x"))
     assert D.cache_dir() == tmp_path / "x"
     monkeypatch.delenv("SEQLIB_CACHE")
-    assert D.cache_dir() == REPO / "build" / "cache"  # this editable checkout
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert D.cache_dir() == tmp_path / "xdg" / "seqlib"  # never the package's own folder
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert D.cache_dir() == Path.home() / ".cache" / "seqlib"
     with pytest.raises(ValueError, match="'python-docs'"):
         D.text_corpus("shakespeare")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from seqlib.widgets import _models
+from seqlib import cache
 from seqlib.widgets.recurrent import (
     FOOD_BAD,
     FOOD_GOOD,
@@ -256,15 +256,15 @@ def test_gates_demo_checks_its_arguments(small_lstm):
 @pytest.mark.part2
 def test_default_gates_demo_trains_once_and_reads_negation(tmp_path, monkeypatch):
     """With model=None the demo trains a small sentiment LSTM once, caches it, and gets the lecture's pair right."""
-    monkeypatch.setenv("SEQLIB_MODEL_CACHE", str(tmp_path))
+    monkeypatch.setenv("SEQLIB_CACHE", str(tmp_path))
     w = lstm_gates_demo()
-    assert (tmp_path / "sentiment_lstm_v2.pt").exists()
+    assert (tmp_path / "models" / "sentiment_lstm_v2.pt").exists()
     assert w.last_data["prediction"] == "positive"
     w.controls["sentence"].value = FOOD_BAD
     assert w.last_data["prediction"] == "negative"
     calls = []
-    _models._MEMORY.clear()  # read the file, not the copy kept in memory
-    again = _models.cached_model("sentiment_lstm_v2", lambda: SentimentLSTM(len(w.tokenizer), 2),
+    cache._MEMORY.clear()  # read the file, not the copy kept in memory
+    again = cache.cached_model("sentiment_lstm_v2", lambda: SentimentLSTM(len(w.tokenizer), 2),
                                  lambda m: calls.append(m))
     assert calls == []  # loaded, not trained again
     for (name, a), b in zip(again.state_dict().items(), w.model.state_dict().values(), strict=True):
@@ -283,33 +283,33 @@ def test_cached_model_trains_once_and_reloads(tmp_path):
         with torch.no_grad():
             model.weight.fill_(0.5)
 
-    first = _models.cached_model("lin", build, train, cache_dir=tmp_path)
+    first = cache.cached_model("lin", build, train, folder=tmp_path)
     assert calls == [1] and not first.training
-    second = _models.cached_model("lin", build, train, cache_dir=tmp_path)
+    second = cache.cached_model("lin", build, train, folder=tmp_path)
     assert calls == [1]
     torch.testing.assert_close(second.weight, torch.full((2, 3), 0.5))
-    _models.cached_model("lin", build, train, cache_dir=tmp_path, retrain=True)
+    cache.cached_model("lin", build, train, folder=tmp_path, retrain=True)
     assert calls == [1, 1]
 
 
 def test_cached_model_retrains_when_the_architecture_changes(tmp_path):
     calls = []
-    _models.cached_model("net", lambda: torch.nn.Linear(3, 2), lambda m: calls.append("a"), cache_dir=tmp_path)
-    _models.cached_model("net", lambda: torch.nn.Linear(4, 2), lambda m: calls.append("b"), cache_dir=tmp_path)
+    cache.cached_model("net", lambda: torch.nn.Linear(3, 2), lambda m: calls.append("a"), folder=tmp_path)
+    cache.cached_model("net", lambda: torch.nn.Linear(4, 2), lambda m: calls.append("b"), folder=tmp_path)
     assert calls == ["a", "b"]
     (tmp_path / "net.pt").write_bytes(b"not a checkpoint")
-    _models._MEMORY.clear()
-    _models.cached_model("net", lambda: torch.nn.Linear(4, 2), lambda m: calls.append("c"), cache_dir=tmp_path)
+    cache._MEMORY.clear()
+    cache.cached_model("net", lambda: torch.nn.Linear(4, 2), lambda m: calls.append("c"), folder=tmp_path)
     assert calls == ["a", "b", "c"]
 
 
 def test_cached_model_checks_its_arguments(tmp_path):
     with pytest.raises(ValueError, match="name"):
-        _models.cached_model("../evil", lambda: torch.nn.Linear(1, 1), lambda m: None, cache_dir=tmp_path)
+        cache.cached_model("../evil", lambda: torch.nn.Linear(1, 1), lambda m: None, folder=tmp_path)
     with pytest.raises(TypeError, match="build_fn"):
-        _models.cached_model("x", None, lambda m: None, cache_dir=tmp_path)
+        cache.cached_model("x", None, lambda m: None, folder=tmp_path)
     with pytest.raises(TypeError, match="nn.Module"):
-        _models.cached_model("x", lambda: 3, lambda m: None, cache_dir=tmp_path)
+        cache.cached_model("x", lambda: 3, lambda m: None, folder=tmp_path)
 
 
 # ------------------------------------------------------------------------------------------------ static figures

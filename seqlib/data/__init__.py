@@ -11,6 +11,9 @@ Real data:
 Synthetic tasks (module ``synthetic``):
     ``adding_problem``, ``copy_task``, ``reversal_task``, ``sorting_task``, ``noisy_sine``,
     ``negation_sentiment``, ``date_translation``.
+Sensor time series (module ``sensor``):
+    ``sensor_activity`` (simulated 3-axis accelerometer windows of six activities; balanced or long-tailed),
+    ``ACTIVITIES``, ``SensorDataset``.
 Batching (module ``collate``):
     ``collate_padded``, ``collate_packed``, ``collate_seq2seq``, ``TokenizedDataset``, ``encode_dataset``.
 """
@@ -18,6 +21,7 @@ Batching (module ``collate``):
 from __future__ import annotations
 
 from .collate import TokenizedDataset, collate_packed, collate_padded, collate_seq2seq, encode_dataset
+from .sensor import ACTIVITIES, SensorDataset, sensor_activity
 from .synthetic import (
     DATE_FORMATS,
     DateDataset,
@@ -39,5 +43,6 @@ __all__ = [
     "TIME_SERIES", "TimeSeriesDataset", "available_time_series", "load_series", "time_series",
     "DATE_FORMATS", "DateDataset", "PairDataset", "SentimentDataset", "adding_problem", "copy_task",
     "date_translation", "negation_sentiment", "noisy_sine", "reversal_task", "sorting_task",
+    "ACTIVITIES", "SensorDataset", "sensor_activity",
     "TokenizedDataset", "collate_packed", "collate_padded", "collate_seq2seq", "encode_dataset",
 ]

@@ -17,6 +17,7 @@ from . import (
     negation_sentiment,
     noisy_sine,
     reversal_task,
+    sensor_activity,
     sorting_task,
     text_corpus,
     time_series,
@@ -70,6 +71,7 @@ def main() -> None:
         ("noisy_sine(1000, seq_len=50)", noisy_sine(1000, 50)),
         ("negation_sentiment(1000)", negation_sentiment(1000)),
         ("date_translation(1000)", date_translation(1000)),
+        ("sensor_activity(1000)", sensor_activity(1000)),
     ]
     print("\nsynthetic tasks (seed=0):")
     for label, dataset in synthetic:

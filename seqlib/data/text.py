@@ -6,12 +6,8 @@ that read like prose (no doctests, code blocks, tables or argument lists), strip
 folds the text to ASCII, normalises whitespace and joins the paragraphs with newlines. The result depends
 only on the Python version (its standard library), so it is the same on every machine with that version.
 
-The built corpus is cached in a text file named after the Python version:
-
-1. ``$SEQLIB_CACHE`` if that environment variable is set;
-2. else ``<repo>/build/cache`` when seqlib runs from an editable checkout (a ``pyproject.toml`` next to the
-   package) whose ``build/`` directory is writable;
-3. else ``~/.cache/seqlib``.
+The built corpus is cached in a text file named after the Python version, in :func:`seqlib.cache.cache_dir`
+(``$SEQLIB_CACHE``, else ``~/.cache/seqlib``).
 
 ``CharDataset`` turns a string into next-character prediction pairs for a language model.
 """
@@ -32,6 +28,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .._checks import check_positive_int
+from ..cache import cache_dir
 
 __all__ = ["CORPORA", "cache_dir", "text_corpus", "train_val_split", "CharDataset"]
 
@@ -66,19 +63,6 @@ CORPORA: tuple[str, ...] = ("python-docs",)
 _ROLE = re.compile(r":[A-Za-z][\w:.+-]*:`([^`]*)`")  # :func:`name` -> name
 _BACKTICKS = re.compile(r"`+([^`]*)`+")  # ``code`` / `text` -> code / text
 _CODE_STARTS = (">>>", "...", "$", "-", "*", "+", "|", ":", "#", "=", "..", "[", "(", "{", "%", "@")
-
-
-def cache_dir() -> Path:
-    """Directory the built corpora are cached in (see the module docstring for the order of choices)."""
-    env = os.environ.get("SEQLIB_CACHE")
-    if env:
-        return Path(env).expanduser()
-    repo = Path(__file__).resolve().parents[2]
-    if (repo / "pyproject.toml").is_file() and (repo / "seqlib").is_dir():
-        build = repo / "build"
-        if (build.is_dir() and os.access(build, os.W_OK)) or (not build.exists() and os.access(repo, os.W_OK)):
-            return build / "cache"
-    return Path.home() / ".cache" / "seqlib"
 
 
 def _module_files(stdlib: Path, name: str) -> list[Path]:
@@ -158,7 +142,7 @@ def text_corpus(name: str = "python-docs", *, cache: bool = True) -> str:
 
     ``"python-docs"``: the prose paragraphs of the Python standard library's docstrings, one paragraph a
     line, ASCII only (about 0.46 MB on Python 3.11). Built on first use in about a second and cached (see
-    :func:`cache_dir`); the cache file is named after the Python version, since the text depends on it.
+    :func:`seqlib.cache.cache_dir`); the cache file is named after the Python version, since the text depends on it.
 
     Args:
         name: which corpus; one of :data:`CORPORA`.

@@ -27,6 +27,7 @@ def jupyter_env() -> dict[str, str]:
         "IPYTHONDIR": str(BUILD / "ipython"),
         "MPLCONFIGDIR": str(BUILD / "matplotlib"),
         "MPLBACKEND": "Agg",
+        "SEQLIB_CACHE": str(BUILD / "cache"),
         "JUPYTER_PLATFORM_DIRS": "1",
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
     }

@@ -38,7 +38,8 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from ..attention import attention_weights, causal_mask, scaled_dot_product_attention
-from ._models import cached_model
+from ..cache import cached_model
+from ..threads import torch_threads
 
 __all__ = ["DemoWidget", "attention_demo", "default_char_lm", "multihead_demo", "positional_encoding_demo",
            "sampling_demo", "SLIDE_Q", "SLIDE_K", "SLIDE_V", "SLIDE_TOKENS"]
@@ -46,21 +47,6 @@ __all__ = ["DemoWidget", "attention_demo", "default_char_lm", "multihead_demo", 
 # ------------------------------------------------------------------------------------------------------------------
 # the widget shell
 # ------------------------------------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def single_thread() -> Iterator[None]:
-    """Run torch on one CPU thread inside the block (and restore the setting afterwards).
-
-    The demos' tensors are tiny: splitting each operation over several threads costs more in synchronisation
-    than it gains, dramatically so on a laptop that is busy with other work.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def figure_png(fig: Figure, dpi: int = 100) -> bytes:
@@ -129,7 +115,7 @@ class DemoWidget(widgets.VBox):
 
     def refresh(self) -> None:
         """Recompute and redraw from the current control values."""
-        with single_thread():
+        with torch_threads(1):
             fig, data = self._draw()
         self.png = figure_png(fig)
         self.last_data = data
@@ -325,7 +311,7 @@ def train_char_lm(model, tokenizer, steps: int, batch_size: int = 32, lr: float 
     """Train a character LM on python-docs with AdamW on random windows; return the loss of every step.
 
     A plain loop (rather than :func:`seqlib.train.fit` over all windows), so that the number of steps, and with
-    it the training time, does not depend on the corpus size. Runs on one CPU thread (see :func:`single_thread`).
+    it the training time, does not depend on the corpus size. Runs on one CPU thread.
     """
     import torch.nn.functional as F
 
@@ -341,7 +327,7 @@ def train_char_lm(model, tokenizer, steps: int, batch_size: int = 32, lr: float 
     offsets = torch.arange(T)  # (T,)
     losses: list[float] = []
     model.train()
-    with single_thread():
+    with torch_threads(1):
         for step in range(steps):
             starts = torch.randint(0, data.numel() - T - 1, (batch_size, 1), generator=g)  # (B, 1)
             x, y = data[starts + offsets], data[starts + offsets + 1]  # (B, T) each: windows and next characters

@@ -40,10 +40,11 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
 from torch import Tensor, nn
 
 from .. import bptt
+from ..cache import cached_model
 from ..embedding import Embedding
 from ..rnn import LSTM, RNNCell
+from ..threads import torch_threads
 from ..vocab import WordTokenizer
-from ._models import cached_model, torch_threads
 
 __all__ = [
     "DemoWidget",

@@ -1,4 +1,4 @@
-r"""Figures for the lectures on backpropagation through time (C07-C09, C12): data in, a matplotlib Figure out.
+r"""Figures of gradient flow through time (C07-C09, C12): data in, a matplotlib Figure out.
 
 Every function takes plain data (tensors, arrays or lists; a dict ``{label: values}`` for several settings), draws
 it on a new :class:`matplotlib.figure.Figure` and returns the figure. Nothing here calls ``plt.show()`` or touches

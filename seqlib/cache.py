@@ -1,4 +1,13 @@
-"""Small demo models, trained once on first use and cached as state_dicts under ``build/cache/models/``.
+"""Where seqlib keeps what it builds once (corpora, trained demo models), and a cache of trained models.
+
+One policy for every cache of seqlib, whether it is installed from a checkout (editable) or from a wheel:
+
+1. ``$SEQLIB_CACHE`` when that environment variable is set (``make``, the tests and ``seqcourse`` set it to the
+   course's ``build/cache``, so a checkout keeps its caches inside its build tree);
+2. else ``$XDG_CACHE_HOME/seqlib``;
+3. else ``~/.cache/seqlib``.
+
+The package's own install location is never written to.
 
 A lecture widget that needs a trained model calls::
 
@@ -7,27 +16,24 @@ A lecture widget that needs a trained model calls::
 The first call builds the model, trains it and saves its ``state_dict``; every later call (in the same
 process, another kernel or another test run) builds the same architecture and loads the saved weights,
 which takes milliseconds. Nothing is downloaded: "training" always means the seeded ``train_fn`` you pass.
+The state_dicts live in ``cache_dir() / "models"``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 import torch
 from torch import nn
 
-from ..grading.paths import BUILD
+from .threads import torch_threads
 
-__all__ = ["MODEL_CACHE", "cached_model", "cache_path", "torch_threads"]
-
-#: Default folder of cached state_dicts (inside the git-ignored build tree).
-MODEL_CACHE: Path = BUILD / "cache" / "models"
+__all__ = ["cache_dir", "cached_model", "model_path"]
 
 M = TypeVar("M", bound=nn.Module)
 
@@ -35,12 +41,21 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _MEMORY: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
 
 
-def cache_path(name: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Where ``cached_model(name, ...)`` keeps its state_dict: ``<cache_dir>/<name>.pt``."""
+def cache_dir() -> Path:
+    """The folder seqlib caches in (see the module docstring for the order of choices); not created here."""
+    env = os.environ.get("SEQLIB_CACHE")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "seqlib"
+
+
+def model_path(name: str, folder: str | os.PathLike[str] | None = None) -> Path:
+    """Where ``cached_model(name, ...)`` keeps its state_dict: ``<folder>/<name>.pt``, by default in
+    ``cache_dir() / "models"``."""
     if not isinstance(name, str) or not _NAME.match(name):
         raise ValueError(f"name must be a file-name-safe string such as 'sentiment_lstm_v1', but got {name!r}")
-    folder = Path(cache_dir) if cache_dir is not None else Path(os.environ.get("SEQLIB_MODEL_CACHE", MODEL_CACHE))
-    return folder / f"{name}.pt"
+    return (Path(folder) if folder is not None else cache_dir() / "models") / f"{name}.pt"
 
 
 def cached_model(
@@ -48,7 +63,7 @@ def cached_model(
     build_fn: Callable[[], M],
     train_fn: Callable[[M], object],
     *,
-    cache_dir: str | os.PathLike[str] | None = None,
+    folder: str | os.PathLike[str] | None = None,
     seed: int = 0,
     retrain: bool = False,
     num_threads: int | None = 1,
@@ -56,12 +71,12 @@ def cached_model(
     """Build a model, and train it only if no cached weights exist; return it in ``eval()`` mode.
 
     Args:
-        name: cache key and file name (``<cache_dir>/<name>.pt``). Put a version in it
+        name: cache key and file name (``<folder>/<name>.pt``). Put a version in it
             (``"sentiment_lstm_v2"``) when ``build_fn`` or ``train_fn`` changes.
         build_fn: ``() -> nn.Module``, builds the untrained architecture. Called on every use.
         train_fn: ``(model) -> anything``, trains the model in place. Called only when no cache exists
             (or the cached weights no longer fit the architecture). It should be seeded and short.
-        cache_dir: folder for the state_dicts; default ``build/cache/models/`` (or ``$SEQLIB_MODEL_CACHE``).
+        folder: where the state_dict is kept; default ``cache_dir() / "models"``.
         seed: ``torch.manual_seed(seed)`` runs before ``build_fn`` and before ``train_fn``, so the trained
             weights do not depend on what ran earlier in the session.
         retrain: ignore any cached weights and train again.
@@ -74,7 +89,7 @@ def cached_model(
     The state_dict is written to a temporary file and renamed into place, so two processes training at
     once never leave a half-written file; the last one to finish wins.
     """
-    path = cache_path(name, cache_dir)
+    path = model_path(name, folder)
     if not callable(build_fn):
         raise TypeError(f"build_fn must be a callable () -> nn.Module, but got {type(build_fn).__name__}")
     if not callable(train_fn):
@@ -105,18 +120,6 @@ def cached_model(
         _save_atomic(state, path)
     _MEMORY[key] = state
     return model.eval()
-
-
-@contextlib.contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run a block with ``torch.set_num_threads(n)`` and restore the previous setting (``None``: no change)."""
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _save_atomic(state: dict[str, torch.Tensor], path: Path) -> None:
