@@ -23,7 +23,7 @@ all: course
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[lectures,instructor,test]'
 	@touch $@
 
 venv: $(VENV)/.installed

@@ -26,15 +26,19 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+COURSE = REPO / "course"
+EXERCISES = REPO / "exercises"
 sys.path.insert(0, str(REPO / "tests" / "fixtures" / "grading"))
 
 import fixture_course as fc  # noqa: E402
 
-from seqlib.grading import pipeline  # noqa: E402
-from seqlib.grading.course import Course  # noqa: E402
-from seqlib.grading.gradebook import check_gradebook  # noqa: E402
-from seqlib.grading.paths import COURSE, EXERCISES, jupyter_env  # noqa: E402
-from seqlib.grading.runner import Task, run_tasks  # noqa: E402
+from seqcourse import demo as demo_class  # noqa: E402
+from seqcourse.autograde import autograde  # noqa: E402
+from seqcourse.course import Course  # noqa: E402
+from seqcourse.gradebook import check_gradebook  # noqa: E402
+from seqcourse.paths import jupyter_env  # noqa: E402
+from seqcourse.release import release  # noqa: E402
+from seqcourse.runner import Task, run_tasks  # noqa: E402
 
 QUICK_STUDENTS = ["reference", "blank", "stderr-noise", "edit-test", "delete-test", "points", "moved-id", "flags",
                   "rebind-helpers", "forge-partial", "transformer", "missing-import", "exfiltrate", "random"]
@@ -54,25 +58,24 @@ def warm_pool() -> None:
 
 def single_submissions(tmp: Path, timeout: float) -> list[tuple[str, float, float, float]]:
     """Grade the demo ``reference`` hand-in of every assignment, one at a time; return (assignment, s, score, max)."""
-    demo = COURSE / "demo_submissions" / "reference"
-    if not demo.is_dir():
-        return []
     root = tmp / "single"
     shutil.copytree(EXERCISES, root / "exercises")
     (root / "course").mkdir(parents=True)
     shutil.copy(COURSE / "nbgrader_config.py", root / "course" / "nbgrader_config.py")
     course = Course.load(root / "course")
+    demo_class.build(course, root / "demo")
+    demo = root / "demo" / "reference"
     out = []
     for assignment in course.assignments():
         if not (demo / assignment).is_dir():
             continue
-        pipeline.release(course, [assignment], validate=False, out=lambda s: None)
+        release(course, [assignment], validate=False, out=lambda s: None)
         handin = tmp / "handin" / "reference"
         shutil.rmtree(handin.parent, ignore_errors=True)
         shutil.copytree(demo / assignment, handin / assignment)
         start = time.perf_counter()
-        report = pipeline.autograde(course, handin.parent, assignments=[assignment], jobs=1, cell_timeout=timeout,
-                                    progress=False, out=lambda s: None)
+        report = autograde(course, handin.parent, assignments=[assignment], jobs=1, cell_timeout=timeout,
+                           progress=False, out=lambda s: None)
         seconds = time.perf_counter() - start
         (outcome,) = report.outcomes
         out.append((assignment, seconds, outcome.score, outcome.max_score))
@@ -83,7 +86,7 @@ def single_submissions(tmp: Path, timeout: float) -> list[tuple[str, float, floa
 
 def make_class(tmp: Path, size: int) -> tuple[Course, Path]:
     course = Course.load(fc.make_course(tmp / "class", ("fx_basic",)))
-    pipeline.release(course, validate=False, out=lambda s: None)
+    release(course, validate=False, out=lambda s: None)
     one = fc.make_class(course.release, tmp / "one", {"fx_basic": QUICK_STUDENTS})
     handins = tmp / "handins"
     for i in range(size):
@@ -95,7 +98,7 @@ def make_class(tmp: Path, size: int) -> tuple[Course, Path]:
 def grade_class(course: Course, handins: Path, jobs: int, timeout: float) -> float:
     shutil.rmtree(course.autograded, ignore_errors=True)
     start = time.perf_counter()
-    report = pipeline.autograde(course, handins, jobs=jobs, cell_timeout=timeout, progress=False, out=lambda s: None)
+    report = autograde(course, handins, jobs=jobs, cell_timeout=timeout, progress=False, out=lambda s: None)
     seconds = time.perf_counter() - start
     bad = [p for p in report.problems if "recorded" in p or "gradebook" in p]
     assert not bad and not check_gradebook(course), bad

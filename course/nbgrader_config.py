@@ -23,7 +23,7 @@ from nbgrader.preprocessors import (
     SaveAutoGrades,
 )
 
-from seqlib.grading.outputs import NormaliseTestOutputs
+from seqcourse.outputs import NormaliseTestOutputs
 
 c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this file)
 

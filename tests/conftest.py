@@ -6,7 +6,7 @@ import os
 
 import torch
 
-from seqlib.grading.paths import jupyter_env
+from seqcourse.paths import jupyter_env
 
 jupyter_env()
 os.environ.setdefault("MPLBACKEND", "Agg")

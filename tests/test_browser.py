@@ -24,8 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from seqlib.grading.paths import BUILD, REPO, jupyter_env
+from seqcourse.paths import jupyter_env
 
+REPO = Path(__file__).resolve().parents[1]
+BUILD = REPO / "build"
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.part3]
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -1,4 +1,4 @@
-"""seqlib.grading.checks: tampering cannot fake a pass, delegation is caught, feedback names the right mistake."""
+"""seqcourse.kernel.checks: tampering cannot fake a pass, delegation is caught, feedback names the right mistake."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seqlib.grading import checks
+from seqcourse.kernel import checks
 
 pytestmark = pytest.mark.course
 
@@ -405,7 +405,7 @@ def test_recurrent_references_match_torch(steps, batch, h_in, hidden, seed):
 def test_written_out_bptt_matches_autograd(truncate):
     args, expected, _ = checks.bptt_case(11, steps=7, truncate=truncate)
     x, hs, w_hh, grad_hs = args
-    from seqlib.grading.checks import _manual_bptt
+    from seqcourse.kernel.assignments.a2_bptt import _manual_bptt
 
     torch.testing.assert_close(_manual_bptt(x, hs, w_hh, grad_hs, truncate), expected)
 

@@ -15,9 +15,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "grading"))
 import fixture_course as fc  # noqa: E402
 
-from seqlib.grading.course import grading_template  # noqa: E402
-from seqlib.grading.gradebook import check_gradebook, scores  # noqa: E402
-from seqlib.grading.sanitize import find_leaks, hidden_lines, html_text, notebook_text  # noqa: E402
+from seqcourse.course import grading_template  # noqa: E402
+from seqcourse.gradebook import check_gradebook, scores  # noqa: E402
+from seqcourse.sanitize import find_leaks, hidden_lines, html_text, notebook_text  # noqa: E402
 
 pytestmark = [pytest.mark.course, pytest.mark.slow]
 

@@ -20,12 +20,16 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "grading"))
 import fixture_course as fc  # noqa: E402
 
-from seqlib.grading import pipeline  # noqa: E402
-from seqlib.grading.cli import check_expected, main  # noqa: E402
-from seqlib.grading.course import Course  # noqa: E402
-from seqlib.grading.gradebook import check_gradebook, record_result, scores, table_counts  # noqa: E402
-from seqlib.grading.report import CSV_COLUMNS  # noqa: E402
-from seqlib.grading.runner import Task, run_tasks  # noqa: E402
+from seqcourse.autograde import autograde  # noqa: E402
+from seqcourse.cli import check_expected, main  # noqa: E402
+from seqcourse.course import (
+    Course,  # noqa: E402
+    PipelineError,  # noqa: E402
+)
+from seqcourse.gradebook import check_gradebook, record_result, scores, table_counts  # noqa: E402
+from seqcourse.release import release  # noqa: E402
+from seqcourse.report import CSV_COLUMNS  # noqa: E402
+from seqcourse.runner import Task, run_tasks  # noqa: E402
 
 pytestmark = pytest.mark.course
 
@@ -68,8 +72,8 @@ import json, os, sys
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
-from seqlib.grading.course import Course
-from seqlib.grading.gradebook import record_result
+from seqcourse.course import Course
+from seqcourse.gradebook import record_result
 
 @event.listens_for(Engine, "connect")
 def tiny_cache(dbapi_connection, record):
@@ -121,7 +125,7 @@ def regraded(graded_course, tmp_path_factory):
         record_result(course, result)
 
     students = ["reference", "blank", "random", "os-exit", "stderr-noise"]
-    report = pipeline.autograde(course, graded_course.handins, assignments=["fx_basic"], students=students,
+    report = autograde(course, graded_course.handins, assignments=["fx_basic"], students=students,
                                 jobs=2, cell_timeout=TIMEOUT, budget=90, progress=False, out=lambda s: None,
                                 record=record)
     return course, before, counts, report
@@ -149,7 +153,7 @@ def test_regrading_is_idempotent_and_reproducible(regraded):
 @pytest.mark.slow
 def test_killing_the_grader_mid_batch_loses_nothing(tmp_path):
     course = Course.load(fc.make_course(tmp_path, ("fx_basic",)))
-    pipeline.release(course, validate=False, out=lambda s: None)
+    release(course, validate=False, out=lambda s: None)
     students = ["reference", "blank", "edit-test", "points"]
     handins = fc.make_class(course.release, tmp_path / "handins", {"fx_basic": students})
     cmd = [str(Path(sys.executable).with_name("seqcourse")), "--course", str(course.root), "autograde",
@@ -188,19 +192,19 @@ def _fake_result(student: str, score: float) -> dict:
 
 def test_changed_cells_need_an_explicit_reset_of_other_peoples_grades(tmp_path):
     course = Course.load(fc.make_course(tmp_path, ("fx_basic",)))
-    pipeline.release(course, validate=False, out=lambda s: None)
+    release(course, validate=False, out=lambda s: None)
     record_result(course, _fake_result("alice", 1.0))
     record_result(course, _fake_result("bob", 0.0))
     path = course.source_notebook("fx_basic", "fx_basic")
     nb = nbformat.read(path, as_version=4)
     nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "test_data_file"]
     nbformat.write(nb, path)
-    with pytest.raises(pipeline.PipelineError, match="--reset fx_basic"):
-        pipeline.release(course, validate=False, out=lambda s: None)
-    with pytest.raises(pipeline.PipelineError, match="bob"):  # the demo-class reset touches nobody else
-        pipeline.release(course, validate=False, out=lambda s: None, reset=["alice"])
+    with pytest.raises(PipelineError, match="--reset fx_basic"):
+        release(course, validate=False, out=lambda s: None)
+    with pytest.raises(PipelineError, match="bob"):  # the demo-class reset touches nobody else
+        release(course, validate=False, out=lambda s: None, reset=["alice"])
     assert set(scores(course)) == {("alice", "fx_basic"), ("bob", "fx_basic")}
-    pipeline.release(course, validate=False, out=lambda s: None, reset=True)
+    release(course, validate=False, out=lambda s: None, reset=True)
     assert scores(course) == {} and check_gradebook(course) == []
 
 
@@ -216,8 +220,8 @@ def test_release_refuses_an_assignment_that_is_not_checked_both_ways(tmp_path):
     meta["nbgrader"]["grade_id"] = "test_free_point"
     nb.cells.append(nbformat.v4.new_code_cell("assert True", metadata=meta))  # passes on the stubs
     nbformat.write(nb, path)
-    with pytest.raises(pipeline.PipelineError) as err:
-        pipeline.release(course, jobs=2, cell_timeout=TIMEOUT, progress=False, out=lambda s: None)
+    with pytest.raises(PipelineError) as err:
+        release(course, jobs=2, cell_timeout=TIMEOUT, progress=False, out=lambda s: None)
     message = str(err.value)
     assert "source fx_basic/fx_basic: 2 test cell(s) fail with the solutions" in message
     assert "release fx_basic/fx_basic: 1 test cell(s) pass with the stubs" in message

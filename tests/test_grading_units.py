@@ -18,10 +18,10 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_output
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "grading"))
 import fixture_course as fc  # noqa: E402
 
-from seqlib.grading.collect import collect, scan  # noqa: E402
-from seqlib.grading.course import Course  # noqa: E402
-from seqlib.grading.outputs import curate_error, normalise_test_cell  # noqa: E402
-from seqlib.grading.sanitize import (  # noqa: E402
+from seqcourse.collect import collect, scan  # noqa: E402
+from seqcourse.course import Course  # noqa: E402
+from seqcourse.outputs import curate_error, normalise_test_cell  # noqa: E402
+from seqcourse.sanitize import (  # noqa: E402
     InvalidSubmission,
     canonicalize,
     cell_kind,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from seqlib.grading.notebooks import execute_notebook
+from seqcourse.notebooks import execute_notebook
 
 LECTURES = sorted((Path(__file__).resolve().parents[1] / "lectures").glob("[0-9][0-9]_*.ipynb"))
 

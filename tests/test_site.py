@@ -17,9 +17,10 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from seqlib.grading.notebooks import execute_notebook, render_html, widget_manager_dir
-from seqlib.grading.paths import BUILD
+from seqcourse.notebooks import execute_notebook, render_html, widget_manager_dir
 
+REPO = Path(__file__).resolve().parents[1]
+BUILD = REPO / "build"
 pytestmark = [pytest.mark.course, pytest.mark.slow]
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -1,0 +1,34 @@
+"""One module per assignment: its references, its known mistakes and its demo-class bugs.
+
+==================  ======================================================================================
+``a1_rnn``          the RNN cell, the layer over time, the embedding, the many-to-one classifier
+``a2_bptt``         BPTT by hand (truncated too), gradient clipping by norm, gradient norms through time
+``a3_lstm``         the LSTM cell and layer (gate order i, f, g, o), the long-range classifier
+``a4_attention``    scaled dot-product attention and masks, multi-head attention, additive attention
+``a5_transformer``  positional encoding, the encoder block, a decoder-only LM, temperature/top-k sampling
+==================  ======================================================================================
+
+``REFERENCES`` maps the name of a notebook helper to its correct version (for ``run_student(..., uses=[...])``);
+``DEMO_BUGS`` maps a demo student to the mistake they hand in (``seqcourse.demo`` builds the demo class).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import a1_rnn, a2_bptt, a3_lstm, a4_attention, a5_transformer
+from .bug import Bug
+
+ASSIGNMENTS = {m.__name__.rsplit(".", 1)[1]: m for m in (a1_rnn, a2_bptt, a3_lstm, a4_attention, a5_transformer)}
+REFERENCES: dict[str, Any] = {name: fn for m in ASSIGNMENTS.values() for name, fn in m.REFERENCES.items()}
+DEMO_BUGS: dict[str, Bug] = {student: bug for m in ASSIGNMENTS.values() for student, bug in m.DEMO_BUGS.items()}
+
+
+def reference(name: str) -> Any:
+    """The correct implementation of the exercise helper ``name`` (see ``REFERENCES``)."""
+    if name not in REFERENCES:
+        raise KeyError(f"no reference for {name!r}; known: {', '.join(sorted(REFERENCES))}")
+    return REFERENCES[name]
+
+
+__all__ = ["ASSIGNMENTS", "Bug", "DEMO_BUGS", "REFERENCES", "reference"]
