@@ -3,8 +3,8 @@
 For each size it times, in this process and on the same weights and inputs:
 
 - ``torch``    torch.nn.LSTM (GRU, RNN): the fused oneDNN/ATen kernel;
-- ``seqlib``   seqlib.LSTM (GRU, RNN), which runs through seqlib.bptt's autograd.Function (manual BPTT);
-- ``function`` seqlib.bptt.lstm_sequence (gru_sequence, rnn_sequence) called directly;
+- ``seqlib``   seqlib.LSTM (GRU, RNN), which runs through seqlib.bptt_fast's autograd.Function (manual BPTT);
+- ``function`` seqlib.bptt_fast.lstm_sequence (gru_sequence, rnn_sequence) called directly;
 - ``autograd`` a plain loop over time of seqlib.rnn's step function, differentiated by autograd.
 
 Each figure is the median of ``--repeats`` timed runs after ``--warmup`` untimed ones; the contestants take turns
@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 import seqlib
-from seqlib import bptt
+from seqlib import bptt_fast
 from seqlib.rnn import gru_step, lstm_step, rnn_step
 
 # (T, B, H_in, H, target ratio of seqlib / torch)
@@ -50,10 +50,10 @@ def autograd_loop(kind: str, x, h0, w_ih, w_hh, b_ih, b_hh):
 
 def fast_function(kind: str, x, h0, w_ih, w_hh, b_ih, b_hh):
     if kind == "LSTM":
-        return bptt.lstm_sequence(x, h0, h0, w_ih, w_hh, b_ih, b_hh)[0]
+        return bptt_fast.lstm_sequence(x, h0, h0, w_ih, w_hh, b_ih, b_hh)[0]
     if kind == "GRU":
-        return bptt.gru_sequence(x, h0, w_ih, w_hh, b_ih, b_hh)[0]
-    return bptt.rnn_sequence(x, h0, w_ih, w_hh, b_ih, b_hh)[0]
+        return bptt_fast.gru_sequence(x, h0, w_ih, w_hh, b_ih, b_hh)[0]
+    return bptt_fast.rnn_sequence(x, h0, w_ih, w_hh, b_ih, b_hh)[0]
 
 
 def median_ms(fns: dict[str, Callable[[], None]], warmup: int, repeats: int) -> dict[str, float]:

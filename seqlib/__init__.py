@@ -11,7 +11,9 @@ Modules, one concept each:
 ``embedding``        ``Embedding``: index -> learnable vector
 ``vocab``            ``Vocab``, ``CharTokenizer``, ``WordTokenizer``, padding helpers
 ``rnn``              ``RNNCell``, ``LSTMCell``, ``GRUCell``, ``RNN``, ``LSTM``, ``GRU``
-``bptt``             backpropagation through time by hand, gradient-flow measurements
+``bptt``             backpropagation through time by hand, a line per equation
+``bptt_fast``        the same BPTT tuned for speed: what the recurrent layers train through
+``gradflow``         gradient-flow measurements: gradient norms through time, Jacobians, spectral radius
 ``clip``             ``clip_grad_norm_``, ``clip_grad_value_``
 ``attention``        scaled dot-product, additive and multi-head attention, masks
 ``normalization``    ``LayerNorm``
@@ -66,8 +68,8 @@ _EXPORTS: dict[str, str] = {
     "RNNLM": "lm",
     "Seq2Seq": "lm",
 }
-_SUBMODULES = {"bptt", "clip", "data", "train", "viz", "widgets", "attention", "rnn", "vocab", "embedding",
-               "normalization", "positional", "transformer", "lm", "experiments", "pretrained"}
+_SUBMODULES = {"bptt", "bptt_fast", "gradflow", "clip", "data", "train", "viz", "widgets", "attention", "rnn", "vocab",
+               "embedding", "normalization", "positional", "transformer", "lm", "experiments", "pretrained"}
 
 __all__ = ["__version__", *_EXPORTS]
 

@@ -7,9 +7,10 @@ same numbers. What torch runs in a fused C++ kernel is spelled out here in three
 1. **One step** of each cell (``rnn_step``, ``lstm_step``, ``gru_step``): the gate equations, given the input
    projection ``W_ih x_t + b_ih`` already computed. Cells and layers share these functions.
 2. **A whole sequence** for one layer and one direction (``rnn_sequence``, ``lstm_sequence``, ``gru_sequence``,
-   from :mod:`seqlib.bptt`): the input projection of *all* time steps in one matrix multiply (it does not depend
-   on ``h``), then a loop over time with the same equations; the backward pass is backpropagation through time
-   written out by hand (see :mod:`seqlib.bptt`), which is also what makes these layers fast.
+   from :mod:`seqlib.bptt_fast`): the input projection of *all* time steps in one matrix multiply (it does not
+   depend on ``h``), then a loop over time with the same equations; the backward pass is backpropagation through
+   time written out by hand (read it in :mod:`seqlib.bptt`; :mod:`seqlib.bptt_fast` is the same maths tuned for
+   speed), which is also what makes these layers fast.
 3. **Layers** (``RNN``, ``LSTM``, ``GRU``): stacks ``num_layers`` of those sequences, runs the reverse direction
    on the time-flipped input when ``bidirectional``, applies dropout between layers, handles ``batch_first``,
    unbatched input and :class:`~torch.nn.utils.rnn.PackedSequence` (variable-length batches).
@@ -44,7 +45,7 @@ from ._checks import (
     check_tensor,
     shape_str,
 )
-from .bptt import gru_sequence, lstm_sequence, rnn_sequence
+from .bptt_fast import gru_sequence, lstm_sequence, rnn_sequence
 
 __all__ = [
     "RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU",
@@ -110,9 +111,10 @@ def gru_step(gi: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None) -> Tensor
 # ---------------------------------------------------------------------------------------------------------------------
 # 2. a whole sequence, one layer and one direction: x (T, N, H_in) -> out (T, N, H)
 # ---------------------------------------------------------------------------------------------------------------------
-# rnn_sequence, lstm_sequence and gru_sequence come from seqlib.bptt: the input projection of all steps in one matrix
-# multiply, a loop over time with the step equations above, and a backward pass written out by hand
-# (backpropagation through time) instead of autograd's unrolled graph. They are imported at the top of this module.
+# rnn_sequence, lstm_sequence and gru_sequence come from seqlib.bptt_fast: the input projection of all steps in one
+# matrix multiply, a loop over time with the step equations above, and a backward pass written out by hand
+# (backpropagation through time, as in seqlib.bptt) instead of autograd's unrolled graph. They are imported at the
+# top of this module.
 
 
 # The dispatch point: every layer/direction of RNN/LSTM/GRU on a non-packed input runs through _run_sequence,

@@ -4,7 +4,7 @@ Every function takes plain data (tensors, arrays or lists; a dict ``{label: valu
 it on a new :class:`matplotlib.figure.Figure` and returns the figure. Nothing here calls ``plt.show()`` or touches
 pyplot's list of open figures, so the functions work the same in a notebook (the figure displays when it is the
 value of a cell), in a script (``fig.savefig(...)``) and on a headless server. The data typically comes from
-:mod:`seqlib.bptt` or :mod:`seqlib.experiments`::
+:mod:`seqlib.gradflow` or :mod:`seqlib.experiments`::
 
     from seqlib import experiments, viz
     viz.plot_gradient_norms(experiments.vanishing_exploding()["norms"])

@@ -1,7 +1,7 @@
 r"""Live demos for lectures 01-03: the unrolled RNN, gradient flow through time, and LSTM gates.
 
 Each demo is a function that returns a :class:`DemoWidget`: rows of ipywidgets controls above a matplotlib figure
-rendered to PNG. The maths is seqlib's (``seqlib.RNNCell``, ``seqlib.bptt.gradient_norms``,
+rendered to PNG. The maths is seqlib's (``seqlib.RNNCell``, ``seqlib.gradflow.gradient_norms``,
 ``seqlib.bptt.lstm_forward``, ``seqlib.clip_grad_norm_``); a widget only turns its controls into arguments and
 draws the result. So that a test (or a curious student) can drive a demo without a browser, every widget exposes
 
@@ -39,7 +39,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch, Rectangle
 from torch import Tensor, nn
 
-from .. import bptt
+from .. import bptt, gradflow
 from ..cache import cached_model
 from ..embedding import Embedding
 from ..rnn import LSTM, RNNCell
@@ -526,34 +526,6 @@ def lstm_gates_demo(model: nn.Module | None = None, tokenizer: Any = None, *,
 # ---------------------------------------------------------------------------------------------------------------------
 # gradient_flow_demo
 # ---------------------------------------------------------------------------------------------------------------------
-def _recurrent_model(cell: str, activation: str, init: str, radius: float, input_size: int, hidden_size: int,
-                     seed: int) -> nn.Module:
-    """A one-layer seqlib RNN/LSTM (float64) whose W_hh (each gate's block for the LSTM) has spectral radius ``radius``.
-
-    ``init="identity"``: W_hh = radius * I and zero biases (Le et al., 2015); ``"random"``: torch.nn's uniform
-    draw, rescaled to the requested spectral radius.
-    """
-    from ..rnn import RNN
-
-    def build() -> nn.Module:
-        if cell == "LSTM":
-            return LSTM(input_size, hidden_size).double()
-        return RNN(input_size, hidden_size, nonlinearity=activation).double()
-
-    model = _seeded(seed, build)
-    with torch.no_grad():
-        w_hh = model.weight_hh_l0  # (G*H, H)
-        for block in w_hh.split(hidden_size, dim=0):  # one (H, H) block per gate
-            if init == "identity":
-                block.copy_(torch.eye(hidden_size, dtype=block.dtype) * radius)
-            else:
-                block.mul_(radius / bptt.spectral_radius(block))
-        if init == "identity":
-            model.bias_ih_l0.zero_()
-            model.bias_hh_l0.zero_()
-    return model
-
-
 _CLIP_OPTIONS = [("off", 0.0), ("100", 100.0), ("10", 10.0), ("1", 1.0), ("0.1", 0.1)]
 
 
@@ -561,7 +533,7 @@ def gradient_flow_demo(hidden_size: int = 32, input_size: int = 8, batch_size: i
     r"""How much gradient reaches each time step: :math:`\lVert \partial L/\partial h_t \rVert` against ``t``.
 
     A one-layer ``seqlib.RNN`` (or ``seqlib.LSTM``) reads ``length`` random input vectors; the loss is on the
-    last output only, :math:`L = \sum_j h_{T-1, j}`. ``seqlib.bptt.gradient_norms`` (and, for the LSTM,
+    last output only, :math:`L = \sum_j h_{T-1, j}`. ``seqlib.gradflow.gradient_norms`` (and, for the LSTM,
     ``cell_state_norms``) run the manual BPTT and return the gradient norm at every step. Since
 
     .. math::
@@ -599,15 +571,16 @@ def gradient_flow_demo(hidden_size: int = 32, input_size: int = 8, batch_size: i
 
     def draw(v: dict[str, Any]) -> tuple[Figure, dict[str, Any]]:
         cell, T, radius, max_norm = v["cell"], int(v["length"]), float(v["scale"]), float(v["clip"])
-        model = _recurrent_model(cell, v["activation"], v["init"], radius, input_size, hidden_size, seed)
+        model = gradflow.recurrent_model(cell, radius, input_size=input_size, hidden_size=hidden_size,
+                                         nonlinearity=v["activation"], init=v["init"], seed=seed)
         g = torch.Generator().manual_seed(seed)
         x = torch.randn(T, batch_size, input_size, generator=g, dtype=torch.float64)  # (T, N, H_in)
 
         def loss_fn(out: Tensor) -> Tensor:  # out (T, N, H): a loss on the last step only
             return out[-1].sum()
 
-        norms = bptt.gradient_norms(model, x, loss_fn)  # (T,)
-        cell_norms = bptt.cell_state_norms(model, x, loss_fn) if cell == "LSTM" else None
+        norms = gradflow.gradient_norms(model, x, loss_fn)  # (T,)
+        cell_norms = gradflow.cell_state_norms(model, x, loss_fn) if cell == "LSTM" else None
         out, _ = model(x)
         loss_fn(out).backward()
         params = [p for p in model.parameters() if p.grad is not None]
@@ -618,7 +591,7 @@ def gradient_flow_demo(hidden_size: int = 32, input_size: int = 8, batch_size: i
             total = float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])))
             clipped = total
         factor = clipped / total if total > 0 else 1.0
-        rho = bptt.spectral_radius(model.weight_hh_l0.detach()[:hidden_size])
+        rho = gradflow.spectral_radius(model.weight_hh_l0.detach()[:hidden_size])
 
         fig = Figure(figsize=(10, 3.9))
         left, right = fig.subplots(1, 2, width_ratios=[3, 1])
