@@ -20,6 +20,7 @@ Modules, one concept each:
 ``positional``       ``PositionalEncoding``
 ``transformer``      encoder/decoder layers and stacks, ``Transformer``
 ``lm``               ``TransformerLM``, ``RNNLM``, ``Seq2Seq``
+``sampling``         next-token sampling: temperature, top-k (``next_token_distribution``, ``sample_next_token``)
 ``data``, ``train``  offline datasets and a training loop
 ``viz``, ``widgets`` matplotlib figures and ipywidgets demos (imported only when asked for)
 ===================  =========================================================================
@@ -69,7 +70,8 @@ _EXPORTS: dict[str, str] = {
     "Seq2Seq": "lm",
 }
 _SUBMODULES = {"bptt", "bptt_fast", "gradflow", "clip", "data", "train", "viz", "widgets", "attention", "rnn", "vocab",
-               "embedding", "normalization", "positional", "transformer", "lm", "experiments", "pretrained"}
+               "embedding", "normalization", "positional", "transformer", "lm", "sampling", "experiments",
+               "pretrained"}
 
 __all__ = ["__version__", *_EXPORTS]
 

@@ -39,6 +39,8 @@ from torch import Tensor
 
 from ..attention import attention_weights, causal_mask, scaled_dot_product_attention
 from ..cache import cached_model
+from ..positional import sinusoidal_table
+from ..sampling import next_token_distribution
 from ..threads import torch_threads
 
 __all__ = ["DemoWidget", "attention_demo", "default_char_lm", "multihead_demo", "positional_encoding_demo",
@@ -226,15 +228,6 @@ def attention_demo() -> DemoWidget:
 # ------------------------------------------------------------------------------------------------------------------
 
 
-def sinusoidal_table(d_model: int, max_len: int) -> Tensor:
-    """The ``(max_len, d_model)`` table that :class:`seqlib.PositionalEncoding` adds to its input."""
-    from ..positional import PositionalEncoding
-
-    pe = PositionalEncoding(d_model, max_len=max_len, dropout=0.0)
-    with torch.no_grad():
-        return pe(torch.zeros(max_len, 1, d_model))[:, 0]  # (max_len, d_model): adding to zeros shows the table
-
-
 def positional_encoding_demo() -> DemoWidget:
     r"""The sinusoidal positional encoding of :class:`seqlib.PositionalEncoding` (C23).
 
@@ -261,7 +254,7 @@ def positional_encoding_demo() -> DemoWidget:
     def draw() -> tuple[Figure, dict]:
         d_model, max_len = controls["d_model"].value, controls["max_len"].value
         p = min(controls["position"].value, max_len - 1)
-        pe = sinusoidal_table(d_model, max_len)  # (max_len, d_model)
+        pe = sinusoidal_table(max_len, d_model)  # (max_len, d_model)
         dots = pe @ pe[p]  # (max_len,)
 
         fig = Figure(figsize=(14, 3.6), layout="constrained")
@@ -464,17 +457,12 @@ def multihead_demo(model=None, text: str | None = None, tokenizer=None, layer: i
 # ------------------------------------------------------------------------------------------------------------------
 
 
-def next_token_distribution(model, idx: Tensor, temperature: float, top_k: int | None) -> tuple[Tensor, Tensor]:
-    """``(p_model, p_sample)``: the model's next-token distribution, and the one sampled from after
-    dividing the logits by ``temperature`` and keeping only the ``top_k`` largest (``None`` = all)."""
+def _next_token_probabilities(model, idx: Tensor, temperature: float, top_k: int | None) -> tuple[Tensor, Tensor]:
+    """``(p_model, p_sample)`` of the token after ``idx`` ``(1, T)``: the model's own distribution, and the one
+    sampled from with ``temperature`` and ``top_k``."""
     with torch.no_grad():
         logits = model(idx[:, -model.context_length:])[0, -1]  # (V,)
-    p_model = torch.softmax(logits, dim=-1)
-    scaled = logits / temperature
-    if top_k is not None and top_k < scaled.numel():
-        kth = torch.topk(scaled, top_k).values[-1]
-        scaled = scaled.masked_fill(scaled < kth, -math.inf)
-    return p_model, torch.softmax(scaled, dim=-1)
+    return next_token_distribution(logits), next_token_distribution(logits, temperature, top_k)
 
 
 def sampling_demo(model=None, tokenizer=None, prompt: str = "The ") -> DemoWidget:
@@ -516,7 +504,7 @@ def sampling_demo(model=None, tokenizer=None, prompt: str = "The ") -> DemoWidge
         start = controls["prompt"].value or " "
         ids = [tokenizer.vocab.unk_index if i is None else i for i in tokenizer.encode(start)]
         idx = torch.tensor([ids], dtype=torch.long)  # (1, T0)
-        p_model, p_sample = next_token_distribution(model, idx, tau, k)
+        p_model, p_sample = _next_token_probabilities(model, idx, tau, k)
         generator = torch.Generator().manual_seed(int(controls["seed"].value))
         with torch.no_grad():
             out = model.generate(idx, controls["length"].value, temperature=tau, top_k=k,
