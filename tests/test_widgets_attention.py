@@ -132,29 +132,20 @@ def test_attention_demo_every_control_changes_the_picture():
 # ------------------------------------------------------------------------------------------------------------------
 
 
-def sinusoids(max_len, d_model):
-    pe = torch.empty(max_len, d_model, dtype=torch.float64)
-    for pos in range(max_len):
-        for j in range(d_model):
-            angle = pos / 10000 ** ((j - j % 2) / d_model)
-            pe[pos, j] = math.sin(angle) if j % 2 == 0 else math.cos(angle)
-    return pe
+def test_positional_encoding_demo_shows_the_table():
+    """The demo shows the library's one table (tests/test_positional.py checks it against the formula)."""
+    from seqlib.positional import sinusoidal_table
 
-
-def test_positional_encoding_demo_shows_the_formula():
     w = positional_encoding_demo()
     with w.hold():
         w.controls["d_model"].value = 16
         w.controls["max_len"].value = 30
     d = w.last_data
-    ref = sinusoids(30, 16)
+    ref = sinusoidal_table(30, 16, dtype=torch.float64)
     torch.testing.assert_close(d["pe"].double(), ref, atol=1e-6, rtol=0)
     p = d["position"]
     torch.testing.assert_close(d["dots"].double(), ref @ ref[p], atol=1e-5, rtol=0)
     assert int(d["dots"].argmax()) == p and math.isclose(float(d["dots"][p]), 8.0, rel_tol=1e-5)
-    from seqlib.positional import sinusoidal_table
-
-    torch.testing.assert_close(d["pe"], sinusoidal_table(30, 16))  # the library's one table, not a copy
 
 
 def test_positional_encoding_demo_controls():
