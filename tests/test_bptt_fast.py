@@ -275,3 +275,26 @@ def test_reused_buffers_never_leak_between_calls(kind):
         for a, b in zip(grads, copies, strict=True):
             assert torch.equal(a, b)
     bptt_fast.release_buffers()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("kind", KINDS)
+def test_fast_and_plain_on_cuda_match_the_plain_bptt_on_the_cpu(kind):
+    """On a GPU the fast path takes fresh buffers (CUDA caches memory itself); the numbers stay the plain ones."""
+    g = torch.Generator().manual_seed(0)
+    G, T, N, I, H = GATES[kind], 8, 3, 4, 5
+    x, h0, c0 = (torch.randn(*s, generator=g, dtype=F64) for s in ((T, N, I), (N, H), (N, H)))
+    w = [torch.randn(*s, generator=g, dtype=F64) for s in ((G * H, I), (G * H, H), (G * H,), (G * H,))]
+    grad_out, grad_h_T = torch.randn(T, N, H, generator=g, dtype=F64), torch.randn(N, H, generator=g, dtype=F64)
+    *ref_out, ref_cache = run_forward(bptt, kind, x, h0, c0, w)
+    ref = run_backward(bptt, kind, ref_cache, grad_out, grad_h_T, truncate=3)
+    cuda = [t.cuda() for t in (x, h0, c0, *w, grad_out, grad_h_T)]
+    for impl in (bptt, bptt_fast):
+        *out, cache = run_forward(impl, kind, *cuda[:3], cuda[3:7])
+        got = run_backward(impl, kind, cache, *cuda[7:], truncate=3)
+        for a, b in zip(out, ref_out, strict=True):
+            if b is not None:
+                torch.testing.assert_close(a.cpu(), b, **TIGHT)
+        for name in GRADIENTS:
+            if getattr(ref, name) is not None:
+                torch.testing.assert_close(getattr(got, name).cpu(), getattr(ref, name), **TIGHT)
