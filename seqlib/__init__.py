@@ -9,7 +9,7 @@ Modules, one concept each:
 
 ==================  ==========================================================================================
 ``embedding``       ``Embedding``: index -> learnable vector
-``vocab``           ``Vocab``, ``CharTokenizer``, ``WordTokenizer``, padding helpers
+``vocab``           ``Vocab``, ``CharTokenizer``, ``WordTokenizer``, ``pad_sequences``
 ``rnn``             ``RNNCell``, ``LSTMCell``, ``GRUCell``, ``RNN``, ``LSTM``, ``GRU``
 ``bptt``            backpropagation through time by hand, a line per equation (the version to read)
 ``bptt_fast``       the same BPTT tuned for speed: what the recurrent layers train through
@@ -22,7 +22,7 @@ Modules, one concept each:
 ``lm``              ``TransformerLM``, ``RNNLM``, ``Seq2Seq``
 ``sampling``        next-token sampling: temperature, top-k (``next_token_distribution``, ``sample_next_token``)
 ``pretrained``      the optional pretrained MiniLM encoder (``BertLike``, ``load_minilm``)
-``data``            offline datasets: text, time series, synthetic tasks, the sensor task; batching helpers
+``data``            offline datasets: text, time series, synthetic tasks, the sensor task; collate functions
 ``train``           the training loop ``fit`` (schedules, clipping, checkpoints, callbacks), ``seed_everything``
 ``models``          the small models the demos train: ``SentimentLSTM``, ``sentiment_lstm``, ``char_lm``
 ``experiments``     the lectures' seeded gradient-flow experiments: plain data in, plain data out

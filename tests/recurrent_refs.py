@@ -1,6 +1,6 @@
 """torch.nn references for the BPTT and gradient-flow tests: layers, cells with a layer's weights, autograd loops.
 
-Shared by ``test_bptt.py``, ``test_bptt_fast.py`` and ``test_gradflow.py`` (a helper module, not a test file).
+Shared by ``test_bptt.py``, ``test_bptt_fast.py`` and ``test_gradflow.py`` (imported by them, not collected as tests).
 """
 
 from __future__ import annotations

@@ -6,15 +6,15 @@ numbers come from seqlib (``seqlib.RNNCell``, :func:`seqlib.gradflow.gradient_no
 a demo only turns its controls into arguments. The lecture's sentences are the lecture's: the demos take them as
 arguments.
 
-=========================================  ====================================================================
-``rnn_unroll_demo(corpus)``                step through a sentence; the unfolded RNN with ``h_t`` as heatmap
-                                           columns (C03, C07)
-``gradient_flow_demo()``                   ``||dL/dh_t||`` against ``t`` on a log scale; spectral radius of
-                                           ``W_hh``, activation, initialisation, length, cell and clipping as
-                                           controls (C08, C09, C12)
-``lstm_gates_demo(model, tok, sentences)``  forget/input/output gates and the cell state of a sentiment LSTM over
-                                           a sentence (C10, C11, C14)
-=========================================  ====================================================================
+================================================  ======================================================================
+``rnn_unroll_demo(corpus)``                       step through a sentence; the unfolded RNN with ``h_t`` as heatmap
+                                                  columns (C03, C07)
+``gradient_flow_demo()``                          ``||dL/dh_t||`` against ``t`` on a log scale; spectral radius of
+                                                  ``W_hh``, activation, initialisation, length, cell and clipping
+                                                  as controls (C08, C09, C12)
+``lstm_gates_demo(model, tokenizer, sentences)``  forget/input/output gates and the cell state of a sentiment
+                                                  LSTM over a sentence (C10, C11, C14)
+================================================  ======================================================================
 """
 
 from __future__ import annotations
