@@ -46,6 +46,7 @@ from seqlib.data import (
     text_corpus,
     train_val_split,
 )
+from seqlib.models import next_token_loss
 from seqlib.train import evaluate, fit, seed_everything
 
 SECTIONS = ("adding", "negation", "dates", "lm", "twin")
@@ -240,10 +241,6 @@ def bench_dates(quick: bool) -> None:
 # ------------------------------------------------------------------------------------------------- char LMs
 
 
-def _lm_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))  # (B*T, V) vs (B*T,)
-
-
 def _char_data(context: int, quick: bool):
     text = text_corpus("python-docs")
     if quick:
@@ -334,12 +331,12 @@ def bench_lm(quick: bool) -> None:
           f"training each, in alternating chunks of {batches} batches; validation loss on {len(val)} held-out windows")
     for name, model in models.items():
         print(f"  {name:<21} {_params(model):>7} params")
-    state = _train_in_turns(models, lambda chunk: _chunk_loader(train, bs, batches, seed=chunk), _lm_loss, 1e-2,
+    state = _train_in_turns(models, lambda chunk: _chunk_loader(train, bs, batches, seed=chunk), next_token_loss, 1e-2,
                             budget_s=budget, settings=settings)
     val_loss = {}
     for name, model in models.items():
         s = state[name]
-        val_loss[name] = evaluate(model, DataLoader(val, batch_size=64), _lm_loss, device="cpu")
+        val_loss[name] = evaluate(model, DataLoader(val, batch_size=64), next_token_loss, device="cpu")
         print(f"  {name:<21} validation loss {val_loss[name]:.3f} nats/char ({val_loss[name] / math.log(2):.2f} "
               f"bits) after {len(s['history'].step_loss)} steps, {s['time']:.0f} s, "
               f"{s['tokens'] / s['time']:,.0f} tokens/s", flush=True)
@@ -401,7 +398,7 @@ def bench_twin(quick: bool) -> None:
           f"batch {bs}, AdamW lr=3e-3; {chunks} chunks of {batches} batches each, alternating; "
           f"max |logit difference| before training {start_diff:.1e}")
     state = _train_in_turns({"seqlib": ours, "torch.nn": theirs},
-                            lambda chunk: _chunk_loader(train, bs, batches, seed=1000 + chunk), _lm_loss, 3e-3,
+                            lambda chunk: _chunk_loader(train, bs, batches, seed=1000 + chunk), next_token_loss, 3e-3,
                             chunks=chunks)
     speed = {n: s["tokens"] / s["time"] for n, s in state.items()}
     a, b = (torch.tensor(state[n]["history"].step_loss) for n in ("seqlib", "torch.nn"))

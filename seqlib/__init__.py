@@ -7,28 +7,37 @@ maths the course teaches is written out where a student can read it.
 
 Modules, one concept each:
 
-===================  =========================================================================
-``embedding``        ``Embedding``: index -> learnable vector
-``vocab``            ``Vocab``, ``CharTokenizer``, ``WordTokenizer``, padding helpers
-``rnn``              ``RNNCell``, ``LSTMCell``, ``GRUCell``, ``RNN``, ``LSTM``, ``GRU``
-``bptt``             backpropagation through time by hand, gradient-flow measurements
-``clip``             ``clip_grad_norm_``, ``clip_grad_value_``
-``attention``        scaled dot-product, additive and multi-head attention, masks
-``normalization``    ``LayerNorm``
-``positional``       ``PositionalEncoding``
-``transformer``      encoder/decoder layers and stacks, ``Transformer``
-``lm``               ``TransformerLM``, ``RNNLM``, ``Seq2Seq``
-``data``, ``train``  offline datasets and a training loop
-``viz``, ``widgets`` matplotlib figures and ipywidgets demos (imported only when asked for)
-===================  =========================================================================
+==================  ==========================================================================================
+``embedding``       ``Embedding``: index -> learnable vector
+``vocab``           ``Vocab``, ``CharTokenizer``, ``WordTokenizer``, ``pad_sequences``
+``rnn``             ``RNNCell``, ``LSTMCell``, ``GRUCell``, ``RNN``, ``LSTM``, ``GRU``
+``bptt``            backpropagation through time by hand, a line per equation (the version to read)
+``bptt_fast``       the same BPTT tuned for speed: what the recurrent layers train through
+``gradflow``        gradient-flow measurements: gradient norms through time, Jacobians, spectral radius
+``clip``            ``clip_grad_norm_``, ``clip_grad_value_``
+``attention``       scaled dot-product, additive and multi-head attention, masks
+``normalization``   ``LayerNorm``
+``positional``      ``PositionalEncoding``, ``sinusoidal_table``
+``transformer``     encoder/decoder layers and stacks, ``Transformer``
+``lm``              ``TransformerLM``, ``RNNLM``, ``Seq2Seq``
+``sampling``        next-token sampling: temperature, top-k (``next_token_distribution``, ``sample_next_token``)
+``pretrained``      the optional pretrained MiniLM encoder (``BertLike``, ``load_minilm``)
+``data``            offline datasets: text, time series, synthetic tasks, the sensor task; collate functions
+``train``           the training loop ``fit`` (schedules, clipping, checkpoints, callbacks), ``seed_everything``
+``models``          the small models the demos train: ``SentimentLSTM``, ``sentiment_lstm``, ``char_lm``
+``experiments``     the lectures' seeded gradient-flow experiments: plain data in, plain data out
+``cache``           the one cache policy (``cache_dir``) and ``cached_model`` (train once, reload after)
+``threads``         ``torch_threads``: the one limiter of torch's CPU threads
+``viz``             matplotlib figures, a module per topic (imported only when asked for)
+``widgets``         the lectures' ipywidgets demos (imported only when asked for)
+==================  ==========================================================================================
 
 ``import seqlib`` is light: names are loaded from their module on first use.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ._lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
@@ -66,21 +75,12 @@ _EXPORTS: dict[str, str] = {
     "RNNLM": "lm",
     "Seq2Seq": "lm",
 }
-_SUBMODULES = {"bptt", "clip", "data", "train", "viz", "widgets", "attention", "rnn", "vocab", "embedding",
-               "normalization", "positional", "transformer", "lm", "experiments", "pretrained"}
+_SUBMODULES = {
+    "embedding", "vocab", "rnn", "bptt", "bptt_fast", "gradflow", "clip", "attention", "normalization", "positional",
+    "transformer", "lm", "sampling", "pretrained", "data", "train", "models", "experiments", "cache", "threads",
+    "viz", "widgets",
+}
 
 __all__ = ["__version__", *_EXPORTS]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    if name in _SUBMODULES:
-        return importlib.import_module(f".{name}", __name__)
-    raise AttributeError(f"module 'seqlib' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__) | _SUBMODULES)
+__getattr__, __dir__ = lazy_attributes(__name__, globals(), _EXPORTS, _SUBMODULES)

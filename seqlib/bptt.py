@@ -1,41 +1,36 @@
-r"""Backpropagation through time (BPTT) written out by hand, and tools that measure gradient flow.
+r"""Backpropagation through time (BPTT) written out by hand: a line per equation (C07).
 
 Unfold a recurrent layer over ``T`` steps and it becomes a deep feed-forward network whose layers share
 their weights. BPTT is ordinary backpropagation on that unfolded network: walk the steps in reverse,
 carry the gradient of the hidden state from step ``t`` to step ``t - 1``, and add up the contributions
-of every step to the shared weights (C07).
+of every step to the shared weights.
 
-This module has three parts.
+For the Elman RNN (tanh or ReLU), the LSTM and the GRU, ``*_forward`` runs the layer step by step and keeps
+a cache of what the backward pass needs; ``*_backward`` walks time in reverse without autograd and returns
+every gradient, including the per-step :math:`\partial L/\partial h_t` (and :math:`\partial L/\partial c_t`
+for the LSTM), optionally truncated every ``k`` steps. The equations are in the docstrings, and each one is a
+line of the code below; ``tests/test_bptt.py`` checks every number against autograd in float64.
 
-1. **Manual BPTT** for the Elman RNN (tanh or ReLU), the LSTM and the GRU: ``*_forward`` runs the layer
-   and keeps a cache of what the backward needs; ``*_backward`` walks time in reverse without autograd
-   and returns every gradient, including the per-step :math:`\partial L/\partial h_t` (and
-   :math:`\partial L/\partial c_t` for the LSTM), optionally truncated every ``k`` steps. The
-   equations are in the docstrings; the tests check every number against autograd in float64.
-2. **The fast path**: :func:`rnn_sequence`, :func:`lstm_sequence` and :func:`gru_sequence` wrap the same
-   forward and backward in a :class:`torch.autograd.Function`. ``seqlib.RNN``/``LSTM``/``GRU`` run
-   through them. Two things make them fast: all work that does not depend on the previous step
-   (input projections, weight gradients, local derivatives) is done for all steps at once with one
-   large operation before or after the loop, and the loop itself only writes into preallocated buffers.
-3. **Gradient-flow measurements** for the lectures on vanishing and exploding gradients (C08, C09,
-   C12): :func:`gradient_norms`, :func:`cell_state_norms`, :func:`jacobian_norms`,
-   :func:`spectral_radius`.
+This is the version to read. The layers (``seqlib.RNN``, ``LSTM``, ``GRU``) train through
+:mod:`seqlib.bptt_fast`, which computes the same numbers with the loops rearranged for speed; the
+gradient-flow measurements of lectures 02 and 03 (:func:`~seqlib.gradflow.gradient_norms` etc.) live in
+:mod:`seqlib.gradflow`.
 
 Conventions: time runs ``t = 0 .. T-1``; :math:`h_{-1}` (and :math:`c_{-1}`) is the initial state
 ``h0`` (``c0``); ``x`` is ``(T, N, H_in)``; weights have torch.nn's layout, ``w_ih`` ``(G*H, H_in)`` and
 ``w_hh`` ``(G*H, H)`` with the gates stacked in torch.nn's order (LSTM ``i, f, g, o``; GRU ``r, z, n``).
+Vectors are rows, so :math:`W x_t` is written ``x[t] @ w_ih.T``.
 """
 
 from __future__ import annotations
 
-import math
-import threading
-from collections.abc import Callable, Collection
+import importlib
+from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from ._checks import check_choice, check_floating, check_positive_int, check_rank, check_tensor, shape_str
 
@@ -50,16 +45,9 @@ __all__ = [
     "lstm_backward",
     "gru_forward",
     "gru_backward",
-    "rnn_sequence",
-    "lstm_sequence",
-    "gru_sequence",
-    "release_buffers",
-    "gradient_norms",
-    "cell_state_norms",
-    "jacobian_norms",
-    "spectral_radius",
 ]
 
+#: Every gradient a backward pass can return (the default of ``need``).
 ALL = frozenset({"x", "h0", "c0", "w_ih", "w_hh", "b_ih", "b_hh"})
 
 
@@ -137,7 +125,7 @@ class GRUCache:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Shared pieces
+# Argument checks (shared with seqlib.bptt_fast)
 # ----------------------------------------------------------------------------------------------------------
 
 
@@ -188,138 +176,8 @@ def _check_layer(
             raise ValueError(f"{name} is on device {value.device} but x is on {x.device}; move one of them")
 
 
-def _project_inputs(x: Tensor, w_ih: Tensor, bias: Tensor | None) -> Tensor:
-    """``x @ w_ih^T + bias`` for all T steps in one matrix product: ``(T, N, H_in)`` -> ``(T, N, G*H)``."""
-    T, N, I = x.shape
-    x2 = x.reshape(T * N, I)  # (T*N, H_in)
-    proj = x2 @ w_ih.t() if bias is None else torch.addmm(bias, x2, w_ih.t())  # (T*N, G*H)
-    return proj.view(T, N, -1)  # (T, N, G*H)
-
-
-def _sum_biases(b_ih: Tensor | None, b_hh: Tensor | None) -> Tensor | None:
-    """RNN and LSTM only ever use ``b_ih + b_hh``, so they are added once."""
-    if b_ih is None:
-        return b_hh
-    return b_ih if b_hh is None else b_ih + b_hh
-
-
-def _input_and_weight_grads(grads: Gradients, cache: RNNCache | LSTMCache | GRUCache, d_in: Tensor,
-                            d_rec: Tensor, need: Collection[str]) -> None:
-    r"""The sums over time, each one matrix product after the loop.
-
-    ``d_in`` ``(T, N, G*H)`` is the gradient of the input projection of every step and ``d_rec`` the
-    gradient of the recurrent projection (the same tensor except for the GRU):
-
-    .. math::
-        \partial L/\partial W_{ih} = \sum_t d_{in,t}^\top x_t, \quad
-        \partial L/\partial W_{hh} = \sum_t d_{rec,t}^\top h_{t-1}, \quad
-        \partial L/\partial x_t = d_{in,t} W_{ih}, \quad
-        \partial L/\partial b = \sum_{t,n} d_t.
-    """
-    x, h0, out = cache.x, cache.h0, cache.out
-    T, N, I = x.shape
-    GH = d_in.shape[2]
-    d_in2 = d_in.view(T * N, GH)  # (T*N, G*H)
-    if "x" in need:
-        grads.dx = (d_in2 @ cache.w_ih).view(T, N, I)  # (T, N, H_in)
-    if "w_ih" in need:
-        grads.dw_ih = d_in2.t() @ x.reshape(T * N, I)  # (G*H, T*N) @ (T*N, H_in)
-    if "w_hh" in need:
-        dw_hh = d_rec[0].t() @ h0  # step 0 sees h0
-        if T > 1:  # (G*H, (T-1)*N) @ ((T-1)*N, H): steps 1..T-1 see h_0..h_{T-2}
-            dw_hh = torch.addmm(dw_hh, d_rec[1:].reshape(-1, GH).t(), out[:-1].reshape(-1, out.shape[2]))
-        grads.dw_hh = dw_hh
-    if "b_ih" in need and cache.has_b_ih:
-        grads.db_ih = d_in2.sum(0)
-    if "b_hh" in need and cache.has_b_hh:
-        if d_rec is d_in and grads.db_ih is not None:
-            grads.db_hh = grads.db_ih.clone()
-        else:
-            grads.db_hh = d_rec.reshape(T * N, GH).sum(0)  # (T*N, G*H) -> (G*H,)
-
-
-def _start_dh(dh: Tensor, grad_out: Tensor | None, grad_h_T: Tensor | None) -> Tensor:
-    """Fill in the last step of the buffer ``dh`` for :math:`\\partial L/\\partial h_t`, ``(T, N, H)``."""
-    if grad_out is None:
-        dh[-1].zero_()
-    else:
-        dh[-1].copy_(grad_out[-1])
-    if grad_h_T is not None:
-        dh[-1].add_(grad_h_T)
-    return dh
-
-
-class _Steps:
-    """Per-step views ``(N, ...)`` of ``(T, N, ...)`` buffers, made once before a loop.
-
-    At the sizes of a course (``N*H`` in the thousands) indexing ``buffer[t]`` inside the loop costs as
-    much as the arithmetic, so every loop below reads its per-step tensors from lists made by ``unbind``.
-    """
-
-    def __init__(self, **buffers: Tensor | None) -> None:
-        for name, buffer in buffers.items():
-            setattr(self, name, None if buffer is None else buffer.unbind(0))
-
-
-class _Buffers:
-    """Where a backward pass takes its large temporaries ``(T, N, ...)`` from.
-
-    By default every call allocates new tensors. The fast path on the CPU passes a per-thread instance with
-    ``reuse=True``, which keeps one buffer per name and hands (a view of) it out again on the next call.
-    Otherwise the tens of megabytes a backward pass frees at its end are given back to the operating system by
-    the C library and faulted in again, page by page, on the next training step, which costs more than the
-    arithmetic of a small layer. Only temporaries that do not leave the backward pass may come from here.
-    """
-
-    def __init__(self, reuse: bool = False) -> None:
-        self.reuse = reuse
-        self.store: dict[tuple[str, torch.dtype, torch.device], Tensor] = {}
-
-    def new(self, name: str, like: Tensor, *shape: int) -> Tensor:
-        if not self.reuse:
-            return like.new_empty(*shape)
-        numel = math.prod(shape)
-        key = (name, like.dtype, like.device)
-        buffer = self.store.get(key)
-        if buffer is None or buffer.numel() < numel:  # keep the largest seen: shorter sequences use a part
-            buffer = self.store[key] = like.new_empty(numel)
-        return buffer[:numel].view(shape)
-
-
-_FRESH = _Buffers()
-_REUSED = threading.local()
-
-
-def release_buffers() -> None:
-    """Free the scratch memory the fast path keeps between backward passes in the calling thread."""
-    if hasattr(_REUSED, "buffers"):
-        del _REUSED.buffers
-
-
-def _fast_path_buffers(like: Tensor) -> _Buffers:
-    """The calling thread's reusable buffers on the CPU; fresh tensors elsewhere (CUDA caches memory itself)."""
-    if like.device.type != "cpu":
-        return _FRESH
-    if not hasattr(_REUSED, "buffers"):
-        _REUSED.buffers = _Buffers(reuse=True)
-    return _REUSED.buffers
-
-
-def _pass_back(target: Tensor, direct: Tensor | None, d_rec_t: Tensor, w_hh: Tensor, cut: bool) -> None:
-    r"""``target`` :math:`= \partial \ell/\partial \text{out}_{t-1} + d_{rec,t} W_{hh}`, the gradient reaching
-    :math:`h_{t-1}`; only the direct term ``direct`` where the graph is cut (truncated BPTT)."""
-    if cut:
-        if direct is None:
-            target.zero_()
-        else:
-            target.copy_(direct)
-    elif direct is None:
-        torch.mm(d_rec_t, w_hh, out=target)
-    else:
-        torch.addmm(direct, d_rec_t, w_hh, out=target)
-
-
 def _check_backward(out: Tensor, grads: dict[str, Tensor | None], truncate: int | None) -> None:
+    """Validate the upstream gradients (``grad_out`` ``(T, N, H)``, the others ``(N, H)``) and ``truncate``."""
     for name, g in grads.items():
         if g is None:
             continue
@@ -330,6 +188,28 @@ def _check_backward(out: Tensor, grads: dict[str, Tensor | None], truncate: int 
             raise ValueError(f"{name} must have shape {symbols} = {shape_str(want)}, but got {shape_str(g.shape)}")
     if truncate is not None:
         check_positive_int("truncate", truncate)
+
+
+def _or_zeros(value: Tensor | None, *shape: int, like: Tensor) -> Tensor:
+    """``value``, or zeros of ``shape`` where it is ``None`` (a missing bias or upstream gradient)."""
+    return like.new_zeros(shape) if value is None else value
+
+
+def _is_cut(t: int, truncate: int | None) -> bool:
+    """Truncated BPTT: no gradient passes from step ``t`` back to ``t - 1`` when ``t`` is a multiple of ``k``."""
+    return truncate is not None and t > 0 and t % truncate == 0
+
+
+def _keep(grads: Gradients, need: Collection[str], has_b_ih: bool, has_b_hh: bool) -> Gradients:
+    """Set what was not asked for (``need``), and the gradients of missing biases, to ``None``."""
+    for name in ("x", "h0", "c0", "w_ih", "w_hh", "b_ih", "b_hh"):
+        if name not in need:
+            setattr(grads, f"d{name}", None)
+    if not has_b_ih:
+        grads.db_ih = None
+    if not has_b_hh:
+        grads.db_hh = None
+    return grads
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -350,8 +230,8 @@ def rnn_forward(
     r"""Run an Elman RNN layer over time and keep what :func:`rnn_backward` needs.
 
     .. math::
-        h_t = \phi(x_t W_{ih}^\top + b_{ih} + h_{t-1} W_{hh}^\top + b_{hh}), \qquad \phi = \tanh
-        \text{ or ReLU}
+        a_t = x_t W_{ih}^\top + b_{ih} + h_{t-1} W_{hh}^\top + b_{hh}, \qquad
+        h_t = \phi(a_t), \qquad \phi = \tanh \text{ or ReLU}
 
     Args:
         x: inputs ``(T, N, H_in)``.
@@ -367,12 +247,16 @@ def rnn_forward(
     """
     check_choice("nonlinearity", nonlinearity, ("tanh", "relu"))
     _check_layer(x, h0, w_ih, w_hh, b_ih, b_hh, gates=1)
-    out = _project_inputs(x, w_ih, _sum_biases(b_ih, b_hh))  # (T, N, H); becomes h_t in place
-    w_hh_t = w_hh.t().contiguous()  # (H, H)
-    h = h0
-    for a_t in out.unbind(0):  # (N, H) views, one per step
-        a_t.addmm_(h, w_hh_t)  # pre-activation a_t
-        h = a_t.tanh_() if nonlinearity == "tanh" else a_t.relu_()
+    H = h0.shape[1]
+    phi = torch.tanh if nonlinearity == "tanh" else torch.relu
+    bias_ih, bias_hh = _or_zeros(b_ih, H, like=x), _or_zeros(b_hh, H, like=x)  # (H,) each
+    h = h0  # (N, H): h_{-1}
+    hs = []
+    for t in range(x.shape[0]):
+        a = x[t] @ w_ih.T + bias_ih + h @ w_hh.T + bias_hh  # (N, H): the pre-activation a_t
+        h = phi(a)  # (N, H): h_t
+        hs.append(h)
+    out = torch.stack(hs)  # (T, N, H)
     cache = RNNCache(x, h0, w_ih, w_hh, out, nonlinearity, b_ih is not None, b_hh is not None)
     return out, out[-1].clone(), cache
 
@@ -384,26 +268,23 @@ def rnn_backward(
     grad_h_T: Tensor | None = None,
     truncate: int | None = None,
     need: Collection[str] = ALL,
-    buffers: _Buffers = _FRESH,
 ) -> Gradients:
     r"""Backpropagation through time for the Elman RNN, walking from ``t = T-1`` down to ``0``.
 
-    With :math:`a_t` the pre-activation and :math:`\delta_t = \partial L/\partial a_t`:
+    The gradient reaching :math:`h_t` comes from the output at step ``t`` and from step ``t + 1`` through the
+    recurrence. With :math:`\delta_t = \partial L/\partial a_t` the gradient of the pre-activation:
 
     .. math::
-        \frac{\partial L}{\partial h_{T-1}} &= \frac{\partial \ell}{\partial \text{out}_{T-1}} +
-            \frac{\partial \ell}{\partial h_T} \\
+        \frac{\partial L}{\partial h_t} &= \frac{\partial \ell}{\partial \text{out}_t} + \delta_{t+1} W_{hh}
+            \qquad (\delta_T W_{hh} \text{ read as } \partial\ell/\partial h_T) \\
         \delta_t &= \frac{\partial L}{\partial h_t} \odot \phi'(a_t), \qquad
             \tanh'(a_t) = 1 - h_t^2, \quad \text{ReLU}'(a_t) = [h_t > 0] \\
-        \frac{\partial L}{\partial h_{t-1}} &= \frac{\partial \ell}{\partial \text{out}_{t-1}} +
-            \delta_t W_{hh} \\
-        \frac{\partial L}{\partial W_{hh}} &= \sum_t \delta_t^\top h_{t-1}, \quad
-        \frac{\partial L}{\partial W_{ih}} = \sum_t \delta_t^\top x_t, \quad
+        \frac{\partial L}{\partial W_{ih}} &= \sum_t \delta_t^\top x_t, \quad
+        \frac{\partial L}{\partial W_{hh}} = \sum_t \delta_t^\top h_{t-1}, \quad
         \frac{\partial L}{\partial b_{ih}} = \frac{\partial L}{\partial b_{hh}} = \sum_t \delta_t, \quad
         \frac{\partial L}{\partial x_t} = \delta_t W_{ih}
 
-    The factor :math:`\phi'(a_t)` does not depend on the incoming gradient, so it is computed for all
-    steps at once before the loop; so are the sums over time, after it.
+    and :math:`\partial L/\partial h_{-1} = \delta_0 W_{hh}`.
 
     Args:
         cache: from :func:`rnn_forward`.
@@ -412,36 +293,35 @@ def rnn_backward(
         truncate: truncated BPTT: the gradient is not passed from step ``t`` to step ``t-1`` when ``t`` is
             a positive multiple of ``truncate`` (the same as detaching the state every ``truncate``
             steps). ``None``: full BPTT.
-        need: which of ``"x", "h0", "w_ih", "w_hh", "b_ih", "b_hh"`` to compute (``dh`` always is).
-        buffers: where the large temporaries come from (the fast path reuses them between calls; then the
-            returned ``dh`` is only valid until the next call).
+        need: which of ``"x", "h0", "w_ih", "w_hh", "b_ih", "b_hh"`` to return (``dh`` always is).
 
     Returns:
         :class:`Gradients` with ``dh`` ``(T, N, H)``.
     """
     _check_backward(cache.out, {"grad_out": grad_out, "grad_h_T": grad_h_T}, truncate)
-    out, w_hh = cache.out, cache.w_hh
+    x, out, w_ih, w_hh = cache.x, cache.out, cache.w_ih, cache.w_hh
     T, N, H = out.shape
-    # phi'(a_t) for all steps at once
-    dphi = buffers.new("dphi", out, T, N, H)
-    if cache.nonlinearity == "tanh":
-        torch.mul(out, out, out=dphi).neg_().add_(1)  # 1 - h_t^2
-    else:
-        torch.gt(out, 0, out=dphi)  # [h_t > 0]
-    dh = _start_dh(buffers.new("dh", out, T, N, H), grad_out, grad_h_T)  # dL/dh_t
-    dh0 = torch.empty_like(cache.h0)
-    delta = buffers.new("delta", out, T, N, H)  # dL/da_t
-    s = _Steps(dh=dh, dphi=dphi, delta=delta, grad_out=grad_out)
-    for t in range(T - 1, -1, -1):
-        torch.mul(s.dh[t], s.dphi[t], out=s.delta[t])
-        cut = truncate is not None and t > 0 and t % truncate == 0
-        if t == 0 and "h0" not in need:
-            break  # nobody asked for dL/dh0: skip its matrix product
-        direct = s.grad_out[t - 1] if (t > 0 and grad_out is not None) else None
-        _pass_back(s.dh[t - 1] if t > 0 else dh0, direct, s.delta[t], w_hh, cut)
-    grads = Gradients(dh=dh, dh0=dh0 if "h0" in need else None)
-    _input_and_weight_grads(grads, cache, delta, delta, need)
-    return grads
+    grad_out = _or_zeros(grad_out, T, N, H, like=out)
+    dh_next = _or_zeros(grad_h_T, N, H, like=out)  # the gradient reaching h_t from step t+1 (or beyond the end)
+    g = Gradients(dx=torch.zeros_like(x), dw_ih=torch.zeros_like(w_ih), dw_hh=torch.zeros_like(w_hh),
+                  db_ih=out.new_zeros(H), dh=torch.zeros_like(out))
+    for t in reversed(range(T)):
+        h = out[t]  # (N, H): h_t
+        h_prev = out[t - 1] if t > 0 else cache.h0  # (N, H): h_{t-1}
+        dh = grad_out[t] + dh_next  # (N, H): dL/dh_t, from the output at t and from step t+1
+        if cache.nonlinearity == "tanh":
+            delta = dh * (1 - h**2)  # (N, H): dL/da_t, tanh'(a_t) = 1 - h_t^2
+        else:
+            delta = dh * (h > 0).to(h.dtype)  # (N, H): ReLU'(a_t) = [h_t > 0]
+        g.dh[t] = dh
+        g.dx[t] = delta @ w_ih  # (N, H_in)
+        g.dw_ih += delta.T @ x[t]  # (H, H_in): every step adds its share to the shared weights
+        g.dw_hh += delta.T @ h_prev  # (H, H)
+        g.db_ih += delta.sum(0)  # (H,)
+        dh_next = torch.zeros_like(dh) if _is_cut(t, truncate) else delta @ w_hh  # (N, H): on to h_{t-1}
+    g.dh0 = dh_next  # dL/dh_{-1}
+    g.db_hh = g.db_ih.clone()  # b_ih and b_hh enter a_t the same way
+    return _keep(g, need, cache.has_b_ih, cache.has_b_hh)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -471,10 +351,6 @@ def lstm_forward(
         h_t = o_t \odot \tanh(c_t) &
         \end{array}
 
-    The loop activates all four gates with one sigmoid call: :math:`\tanh(a) = 2\sigma(2a) - 1`, so the rows of
-    :math:`g` in (copies of) the weights and biases are doubled, and :math:`g_t = 2\sigma(2a_g) - 1` is
-    recovered for all steps at once after the loop.
-
     Args:
         x: inputs ``(T, N, H_in)``.
         h0, c0: initial states :math:`h_{-1}, c_{-1}`, ``(N, H)`` each.
@@ -487,34 +363,28 @@ def lstm_forward(
         - **cache**: an :class:`LSTMCache`.
     """
     _check_layer(x, h0, w_ih, w_hh, b_ih, b_hh, gates=4, c0=c0)
-    T, N, _ = x.shape
     H = h0.shape[1]
-    # tanh(a) = 2 sigmoid(2a) - 1: double g's rows (in copies) and one sigmoid call activates all four gates
-    g_rows = slice(2 * H, 3 * H)
-    w_ih2 = w_ih.clone()  # (4H, H_in)
-    w_ih2[g_rows] *= 2
-    bias2 = _sum_biases(b_ih, b_hh)
-    if bias2 is not None:
-        bias2 = bias2.clone()  # (4H,)
-        bias2[g_rows] *= 2
-    w_hh2_t = w_hh.t().clone(memory_format=torch.contiguous_format)  # (H, 4H), row-major
-    w_hh2_t[:, g_rows] *= 2
-    gates = _project_inputs(x, w_ih2, bias2)  # (T, N, 4H); becomes i, f, g, o in place
-    c = x.new_empty(T + 1, N, H)  # c[t+1] = c_t
-    c[0] = c0
-    tanh_c = x.new_empty(T, N, H)
-    out = x.new_empty(T, N, H)
-    i, f, g, o = gates.chunk(4, dim=2)  # (T, N, H) views into the gates
-    s = _Steps(z=gates, i=i, f=f, g=g, o=o, c_prev=c[:-1], c=c[1:], tanh_c=tanh_c, h=out)
-    h = h0
-    for t in range(T):
-        s.z[t].addmm_(h, w_hh2_t).sigmoid_()  # i_t, f_t, sigmoid(2 a_g), o_t
-        # c_t = f*c_{t-1} + i*g = f*c_{t-1} + 2 i sigmoid(2 a_g) - i
-        torch.mul(s.f[t], s.c_prev[t], out=s.c[t]).addcmul_(s.i[t], s.g[t], value=2).sub_(s.i[t])
-        h = torch.mul(s.o[t], torch.tanh(s.c[t], out=s.tanh_c[t]), out=s.h[t])  # h_t = o*tanh(c_t)
-    g.mul_(2).sub_(1)  # g_t = 2 sigmoid(2 a_g) - 1 = tanh(a_g), for all steps at once
-    cache = LSTMCache(x, h0, c0, w_ih, w_hh, gates, c, tanh_c, out, b_ih is not None, b_hh is not None)
-    return out, out[-1].clone(), c[-1].clone(), cache
+    bias_ih, bias_hh = _or_zeros(b_ih, 4 * H, like=x), _or_zeros(b_hh, 4 * H, like=x)  # (4H,) each
+    h, c = h0, c0  # (N, H) each: h_{-1}, c_{-1}
+    gates, cs, tanh_cs, hs = [], [c0], [], []
+    for t in range(x.shape[0]):
+        a = x[t] @ w_ih.T + bias_ih + h @ w_hh.T + bias_hh  # (N, 4H): the four pre-activations
+        a_i, a_f, a_g, a_o = a.chunk(4, dim=1)  # (N, H) each, torch's order i, f, g, o
+        i = torch.sigmoid(a_i)  # (N, H): input gate
+        f = torch.sigmoid(a_f)  # (N, H): forget gate
+        g = torch.tanh(a_g)  # (N, H): candidate
+        o = torch.sigmoid(a_o)  # (N, H): output gate
+        c = f * c + i * g  # (N, H): c_t, forget some of the old, store some of the new
+        tanh_c = torch.tanh(c)  # (N, H)
+        h = o * tanh_c  # (N, H): h_t
+        gates.append(torch.cat([i, f, g, o], dim=1))  # (N, 4H)
+        cs.append(c)
+        tanh_cs.append(tanh_c)
+        hs.append(h)
+    out = torch.stack(hs)  # (T, N, H)
+    cache = LSTMCache(x, h0, c0, w_ih, w_hh, torch.stack(gates), torch.stack(cs), torch.stack(tanh_cs), out,
+                      b_ih is not None, b_hh is not None)  # gates (T, N, 4H), c (T+1, N, H), tanh_c (T, N, H)
+    return out, out[-1].clone(), c.clone(), cache
 
 
 @torch.no_grad()
@@ -525,80 +395,71 @@ def lstm_backward(
     grad_c_T: Tensor | None = None,
     truncate: int | None = None,
     need: Collection[str] = ALL,
-    buffers: _Buffers = _FRESH,
 ) -> Gradients:
     r"""Backpropagation through time for the LSTM, walking from ``t = T-1`` down to ``0``.
 
-    Two gradients travel back in time, :math:`\partial L/\partial h_t` and :math:`\partial L/\partial
-    c_t`. Writing :math:`\bar h_t = \partial L/\partial h_t`, :math:`\bar c_t = \partial L/\partial c_t`
-    and :math:`\delta^{x}_t` for the gradient of gate :math:`x`'s pre-activation:
+    Two gradients travel back in time, :math:`\bar h_t = \partial L/\partial h_t` and :math:`\bar c_t =
+    \partial L/\partial c_t`. With :math:`\delta^{x}_t` the gradient of gate :math:`x`'s pre-activation:
 
     .. math::
+        \bar h_t &= \partial \ell/\partial \text{out}_t + \delta_{t+1} W_{hh}, \qquad
+            \delta_t = [\delta^i_t, \delta^f_t, \delta^g_t, \delta^o_t] \\
         \bar c_t &= \bar c_{t+1} \odot f_{t+1} + \bar h_t \odot o_t \odot (1 - \tanh^2 c_t)
             \qquad (\bar c_{T} f_T \text{ read as } \partial\ell/\partial c_T) \\
-        \delta^o_t &= \bar h_t \odot \tanh c_t \odot o_t (1 - o_t) \\
-        \delta^i_t &= \bar c_t \odot g_t \odot i_t (1 - i_t), \quad
-        \delta^f_t = \bar c_t \odot c_{t-1} \odot f_t (1 - f_t), \quad
-        \delta^g_t = \bar c_t \odot i_t \odot (1 - g_t^2) \\
-        \bar h_{t-1} &= \partial \ell/\partial \text{out}_{t-1} + \delta_t W_{hh}, \qquad
-            \delta_t = [\delta^i_t, \delta^f_t, \delta^g_t, \delta^o_t]
+        \delta^o_t &= \bar h_t \odot \tanh c_t \odot o_t (1 - o_t), \qquad
+        \delta^i_t = \bar c_t \odot g_t \odot i_t (1 - i_t) \\
+        \delta^f_t &= \bar c_t \odot c_{t-1} \odot f_t (1 - f_t), \qquad
+        \delta^g_t = \bar c_t \odot i_t \odot (1 - g_t^2)
 
     and the sums over time as for the RNN (:math:`\partial L/\partial W_{hh} = \sum_t \delta_t^\top
     h_{t-1}` etc.). The path :math:`\bar c_{t+1} \odot f_{t+1}` is the cell state's "highway": no matrix
     product and no squashing derivative, only the forget gate (C10, C12).
-
-    The factors that multiply :math:`\bar h_t` and :math:`\bar c_t` depend only on the forward pass,
-    so they are computed for all steps at once before the loop.
 
     Args:
         cache: from :func:`lstm_forward`.
         grad_out: ``(T, N, H)`` or ``None``; grad_h_T, grad_c_T: ``(N, H)`` or ``None``.
         truncate: cut the gradient of both states between steps ``t-1`` and ``t`` when ``t`` is a positive
             multiple of ``truncate``; ``None``: full BPTT.
-        need: which of ``"x", "h0", "c0", "w_ih", "w_hh", "b_ih", "b_hh"`` to compute.
-        buffers: as in :func:`rnn_backward`.
+        need: which of ``"x", "h0", "c0", "w_ih", "w_hh", "b_ih", "b_hh"`` to return.
 
     Returns:
         :class:`Gradients` with ``dh`` and ``dc`` ``(T, N, H)``.
     """
     _check_backward(cache.out, {"grad_out": grad_out, "grad_h_T": grad_h_T, "grad_c_T": grad_c_T}, truncate)
-    out, w_hh, gates, tanh_c = cache.out, cache.w_hh, cache.gates, cache.tanh_c
+    x, out, w_ih, w_hh = cache.x, cache.out, cache.w_ih, cache.w_hh
     T, N, H = out.shape
-    i, f, g, o = gates.chunk(4, dim=2)  # (T, N, H) each
-    # local derivatives for all steps at once
-    to_o = torch.mul(o, tanh_c, out=buffers.new("to_o", out, T, N, H))
-    to_c = buffers.new("to_c", out, T, N, H)
-    torch.addcmul(o, to_o, tanh_c, value=-1, out=to_c)  # dh_t -> dc_t: o (1 - tanh^2 c)
-    to_o.addcmul_(to_o, o, value=-1)  # dh_t -> delta^o_t: tanh c * o (1 - o)
-    to_ifg = buffers.new("to_ifg", out, T, N, 3, H)  # dc_t -> delta^i_t, delta^f_t, delta^g_t
-    to_i, to_f, to_g = to_ifg.unbind(2)  # (T, N, H) views
-    torch.addcmul(i, torch.mul(g, i, out=to_i), g, value=-1, out=to_g)  # i (1 - g^2)
-    to_i.addcmul_(to_i, i, value=-1)  # g i (1 - i)
-    torch.mul(cache.c[:-1], f, out=to_f).addcmul_(to_f, f, value=-1)  # c_{t-1} f (1 - f)
-
-    dh = _start_dh(buffers.new("dh", out, T, N, H), grad_out, grad_h_T)  # dL/dh_t
-    dc = buffers.new("dc", out, T, N, H)  # dL/dc_t
-    dh0 = torch.empty_like(cache.h0)
-    carry = torch.zeros_like(cache.h0) if grad_c_T is None else grad_c_T.clone()  # dc_{t+1} * f_{t+1}
-    delta = buffers.new("delta", out, T, N, 4 * H)  # gradients of the gate pre-activations
-    s = _Steps(dh=dh, dc=dc, dc_=dc.unsqueeze(2), to_c=to_c, to_o=to_o, to_ifg=to_ifg, f=f, delta=delta,
-               delta_ifg=delta.view(T, N, 4, H)[:, :, :3], delta_o=delta[:, :, 3 * H :], grad_out=grad_out)
-    for t in range(T - 1, -1, -1):
-        torch.addcmul(carry, s.dh[t], s.to_c[t], out=s.dc[t])
-        torch.mul(s.dc_[t], s.to_ifg[t], out=s.delta_ifg[t])  # (N, 1, H) * (N, 3, H)
-        torch.mul(s.dh[t], s.to_o[t], out=s.delta_o[t])
-        cut = truncate is not None and t > 0 and t % truncate == 0
-        if cut:
-            carry.zero_()
+    grad_out = _or_zeros(grad_out, T, N, H, like=out)
+    dh_next = _or_zeros(grad_h_T, N, H, like=out)  # the gradient reaching h_t from step t+1
+    dc_next = _or_zeros(grad_c_T, N, H, like=out)  # dL/dc_{t+1} (at t = T-1: dl/dc_T)
+    f_next = torch.ones_like(dc_next)  # f_{t+1}: how much of c_t reaches c_{t+1} (c_T itself at t = T-1)
+    g = Gradients(dx=torch.zeros_like(x), dw_ih=torch.zeros_like(w_ih), dw_hh=torch.zeros_like(w_hh),
+                  db_ih=out.new_zeros(4 * H), dh=torch.zeros_like(out), dc=torch.zeros_like(out))
+    for t in reversed(range(T)):
+        i, f, gg, o = cache.gates[t].chunk(4, dim=1)  # (N, H) each: the activated gates of step t
+        tanh_c = cache.tanh_c[t]  # (N, H)
+        c_prev = cache.c[t]  # (N, H): c_{t-1} (cache.c[0] = c0)
+        h_prev = out[t - 1] if t > 0 else cache.h0  # (N, H): h_{t-1}
+        dh = grad_out[t] + dh_next  # (N, H): dL/dh_t
+        dc = dc_next * f_next + dh * o * (1 - tanh_c**2)  # (N, H): dL/dc_t, the highway plus h_t = o tanh(c_t)
+        da_o = dh * tanh_c * o * (1 - o)  # (N, H): through o's sigmoid
+        da_i = dc * gg * i * (1 - i)  # (N, H)
+        da_f = dc * c_prev * f * (1 - f)  # (N, H)
+        da_g = dc * i * (1 - gg**2)  # (N, H): through g's tanh
+        delta = torch.cat([da_i, da_f, da_g, da_o], dim=1)  # (N, 4H), the gates' order
+        g.dh[t], g.dc[t] = dh, dc
+        g.dx[t] = delta @ w_ih  # (N, H_in)
+        g.dw_ih += delta.T @ x[t]  # (4H, H_in)
+        g.dw_hh += delta.T @ h_prev  # (4H, H)
+        g.db_ih += delta.sum(0)  # (4H,)
+        if _is_cut(t, truncate):
+            dh_next, dc_next = torch.zeros_like(dh), torch.zeros_like(dc)
         else:
-            torch.mul(s.dc[t], s.f[t], out=carry)
-        if t == 0 and "h0" not in need:
-            break  # nobody asked for dL/dh0: skip its matrix product
-        direct = s.grad_out[t - 1] if (t > 0 and grad_out is not None) else None
-        _pass_back(s.dh[t - 1] if t > 0 else dh0, direct, s.delta[t], w_hh, cut)
-    grads = Gradients(dh=dh, dc=dc, dh0=dh0 if "h0" in need else None, dc0=carry if "c0" in need else None)
-    _input_and_weight_grads(grads, cache, delta, delta, need)
-    return grads
+            dh_next, dc_next = delta @ w_hh, dc  # (N, H) each: on to h_{t-1} and c_{t-1}
+        f_next = f
+    g.dh0 = dh_next  # dL/dh_{-1}
+    g.dc0 = dc_next * f_next  # dL/dc_{-1} = dL/dc_0 * f_0
+    g.db_hh = g.db_ih.clone()
+    return _keep(g, need, cache.has_b_ih, cache.has_b_hh)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -632,25 +493,25 @@ def gru_forward(
     Outputs: ``out`` ``(T, N, H)``, ``h_T`` ``(N, H)``, ``cache`` (a :class:`GRUCache`).
     """
     _check_layer(x, h0, w_ih, w_hh, b_ih, b_hh, gates=3)
-    T, N, _ = x.shape
     H = h0.shape[1]
-    gates = _project_inputs(x, w_ih, b_ih)  # (T, N, 3H); becomes r, z, n in place
-    rec = x.new_empty(T, N, 3 * H)  # h_{t-1} W_hh^T + b_hh
-    out = x.new_empty(T, N, H)
-    diff = x.new_empty(N, H)
-    s = _Steps(rec=rec, rec_rz=rec[:, :, : 2 * H], rec_n=rec[:, :, 2 * H :], rz=gates[:, :, : 2 * H],
-               z=gates[:, :, H : 2 * H], r=gates[:, :, :H], n=gates[:, :, 2 * H :], h=out)
-    w_hh_t = w_hh.t().contiguous()  # (H, 3H)
-    h = h0
-    for t in range(T):
-        if b_hh is None:
-            torch.mm(h, w_hh_t, out=s.rec[t])
-        else:
-            torch.addmm(b_hh, h, w_hh_t, out=s.rec[t])
-        s.rz[t].add_(s.rec_rz[t]).sigmoid_()  # r_t, z_t
-        n = s.n[t].addcmul_(s.r[t], s.rec_n[t]).tanh_()  # n_t
-        h = torch.addcmul(n, s.z[t], torch.sub(h, n, out=diff), out=s.h[t])  # h_t = n + z*(h_{t-1} - n)
-    cache = GRUCache(x, h0, w_ih, w_hh, gates, rec[:, :, 2 * H :], out, b_ih is not None, b_hh is not None)
+    bias_ih, bias_hh = _or_zeros(b_ih, 3 * H, like=x), _or_zeros(b_hh, 3 * H, like=x)  # (3H,) each
+    h = h0  # (N, H): h_{-1}
+    gates, hns, hs = [], [], []
+    for t in range(x.shape[0]):
+        gi = x[t] @ w_ih.T + bias_ih  # (N, 3H): the input side of the three gates
+        gh = h @ w_hh.T + bias_hh  # (N, 3H): the recurrent side
+        i_r, i_z, i_n = gi.chunk(3, dim=1)  # (N, H) each
+        h_r, h_z, h_n = gh.chunk(3, dim=1)  # (N, H) each
+        r = torch.sigmoid(i_r + h_r)  # (N, H): reset gate
+        z = torch.sigmoid(i_z + h_z)  # (N, H): update gate
+        n = torch.tanh(i_n + r * h_n)  # (N, H): candidate; r scales W_hn h + b_hn, not h itself
+        h = (1 - z) * n + z * h  # (N, H): h_t
+        gates.append(torch.cat([r, z, n], dim=1))  # (N, 3H)
+        hns.append(h_n)
+        hs.append(h)
+    out = torch.stack(hs)  # (T, N, H)
+    cache = GRUCache(x, h0, w_ih, w_hh, torch.stack(gates), torch.stack(hns), out, b_ih is not None,
+                     b_hh is not None)  # gates (T, N, 3H), hn (T, N, H)
     return out, out[-1].clone(), cache
 
 
@@ -661,11 +522,10 @@ def gru_backward(
     grad_h_T: Tensor | None = None,
     truncate: int | None = None,
     need: Collection[str] = ALL,
-    buffers: _Buffers = _FRESH,
 ) -> Gradients:
     r"""Backpropagation through time for the GRU, walking from ``t = T-1`` down to ``0``.
 
-    With :math:`\bar h_t = \partial L/\partial h_t`, :math:`\hat n_t = W_{hn} h_{t-1} + b_{hn}` and
+    With :math:`\bar h_t = \partial L/\partial h_t`, :math:`\hat n_t = h_{t-1} W_{hn}^\top + b_{hn}` and
     :math:`\delta` for gradients of pre-activations:
 
     .. math::
@@ -676,413 +536,59 @@ def gru_backward(
             [\delta^r_t, \delta^z_t, \delta^n_t \odot r_t]\, W_{hh}
 
     The input side sees :math:`[\delta^r, \delta^z, \delta^n]` (for :math:`W_{ih}, b_{ih}, x`) and the
-    recurrent side :math:`[\delta^r, \delta^z, \delta^n \odot r]` (for :math:`W_{hh}, b_{hh}`). Every
-    factor multiplying :math:`\bar h_t` is computed for all steps before the loop.
+    recurrent side :math:`[\delta^r, \delta^z, \delta^n \odot r]` (for :math:`W_{hh}, b_{hh}`).
 
     Args:
         cache: from :func:`gru_forward`; grad_out ``(T, N, H)``, grad_h_T ``(N, H)``, each may be ``None``.
-        truncate, need, buffers: as in :func:`rnn_backward`.
+        truncate, need: as in :func:`rnn_backward`.
 
     Returns:
         :class:`Gradients` with ``dh`` ``(T, N, H)``.
     """
     _check_backward(cache.out, {"grad_out": grad_out, "grad_h_T": grad_h_T}, truncate)
-    out, w_hh, gates, hn = cache.out, cache.w_hh, cache.gates, cache.hn
+    x, out, w_ih, w_hh = cache.x, cache.out, cache.w_ih, cache.w_hh
     T, N, H = out.shape
-    r, z, n = gates.chunk(3, dim=2)  # (T, N, H) each
-    # local derivatives for all steps at once
-    one_minus_z = torch.neg(z, out=buffers.new("one_minus_z", out, T, N, H)).add_(1)
-    to_n = torch.mul(one_minus_z, n, out=buffers.new("to_n", out, T, N, H))
-    to_n.mul_(n).neg_().add_(one_minus_z)  # dh_t -> delta^n_t: (1 - z)(1 - n^2)
-    to_rec = buffers.new("to_rec", out, T, N, 3, H)  # dh_t -> [delta^r, delta^z, delta^n * r]
-    to_r, to_z, to_nr = to_rec.unbind(2)  # (T, N, H) views
-    torch.mul(to_n, r, out=to_nr)
-    torch.mul(to_nr, hn, out=to_r).addcmul_(to_r, r, value=-1)  # (1 - z)(1 - n^2) hn r (1 - r)
-    torch.sub(out[:-1], n[1:], out=to_z[1:])  # h_{t-1} - n_t
-    torch.sub(cache.h0, n[0], out=to_z[0])
-    to_z.mul_(z).mul_(one_minus_z)  # (h_{t-1} - n) z (1 - z)
-
-    dh = _start_dh(buffers.new("dh", out, T, N, H), grad_out, grad_h_T)
-    dh0 = torch.empty_like(cache.h0)
-    d_rec = buffers.new("d_rec", out, T, N, 3 * H)
-    s = _Steps(dh=dh, dh_=dh.unsqueeze(2), to_rec=to_rec, z=z, d_rec=d_rec, d_rec_=d_rec.view(T, N, 3, H),
-               grad_out=grad_out)
-    for t in range(T - 1, -1, -1):
-        torch.mul(s.dh_[t], s.to_rec[t], out=s.d_rec_[t])  # (N, 1, H) * (N, 3, H)
-        cut = truncate is not None and t > 0 and t % truncate == 0
-        if t == 0 and "h0" not in need:
-            break  # nobody asked for dL/dh0: skip its matrix product
-        direct = s.grad_out[t - 1] if (t > 0 and grad_out is not None) else None
-        target = s.dh[t - 1] if t > 0 else dh0
-        _pass_back(target, direct, s.d_rec[t], w_hh, cut)
-        if not cut:
-            target.addcmul_(s.dh[t], s.z[t])  # the direct path h_{t-1} -> z_t * h_{t-1}
-    d_in = buffers.new("d_in", out, T, N, 3 * H)
-    d_in[:, :, : 2 * H] = d_rec[:, :, : 2 * H]
-    torch.mul(dh, to_n, out=d_in[:, :, 2 * H :])  # delta^n without the factor r
-    grads = Gradients(dh=dh, dh0=dh0 if "h0" in need else None)
-    _input_and_weight_grads(grads, cache, d_in, d_rec, need)
-    return grads
+    grad_out = _or_zeros(grad_out, T, N, H, like=out)
+    dh_next = _or_zeros(grad_h_T, N, H, like=out)  # the gradient reaching h_t from step t+1
+    g = Gradients(dx=torch.zeros_like(x), dw_ih=torch.zeros_like(w_ih), dw_hh=torch.zeros_like(w_hh),
+                  db_ih=out.new_zeros(3 * H), db_hh=out.new_zeros(3 * H), dh=torch.zeros_like(out))
+    for t in reversed(range(T)):
+        r, z, n = cache.gates[t].chunk(3, dim=1)  # (N, H) each: the activated gates of step t
+        hn = cache.hn[t]  # (N, H): W_hn h_{t-1} + b_hn
+        h_prev = out[t - 1] if t > 0 else cache.h0  # (N, H): h_{t-1}
+        dh = grad_out[t] + dh_next  # (N, H): dL/dh_t
+        da_n = dh * (1 - z) * (1 - n**2)  # (N, H): h_t = (1 - z) n + z h_{t-1}, n = tanh(...)
+        da_z = dh * (h_prev - n) * z * (1 - z)  # (N, H)
+        da_r = da_n * hn * r * (1 - r)  # (N, H): r scales hn inside n's tanh
+        d_in = torch.cat([da_r, da_z, da_n], dim=1)  # (N, 3H): gradient of x_t W_ih^T + b_ih
+        d_rec = torch.cat([da_r, da_z, da_n * r], dim=1)  # (N, 3H): gradient of h_{t-1} W_hh^T + b_hh
+        g.dh[t] = dh
+        g.dx[t] = d_in @ w_ih  # (N, H_in)
+        g.dw_ih += d_in.T @ x[t]  # (3H, H_in)
+        g.dw_hh += d_rec.T @ h_prev  # (3H, H)
+        g.db_ih += d_in.sum(0)  # (3H,)
+        g.db_hh += d_rec.sum(0)  # (3H,)
+        cut = _is_cut(t, truncate)
+        dh_next = torch.zeros_like(dh) if cut else dh * z + d_rec @ w_hh  # (N, H): direct path + the gates
+    g.dh0 = dh_next  # dL/dh_{-1}
+    return _keep(g, need, cache.has_b_ih, cache.has_b_hh)
 
 
 # ----------------------------------------------------------------------------------------------------------
-# The fast path: the manual BPTT as autograd Functions
+# Names that moved: the fast path to seqlib.bptt_fast, the measurements to seqlib.gradflow. The course's
+# grading guards still look them up here; they stay reachable under their old names until the guards move.
 # ----------------------------------------------------------------------------------------------------------
 
-
-def _need(ctx: torch.autograd.function.FunctionCtx, names: tuple[str, ...]) -> frozenset[str]:
-    return frozenset(name for name, flag in zip(names, ctx.needs_input_grad, strict=True) if flag)
-
-
-class _RNNFunction(torch.autograd.Function):
-    NAMES = ("x", "h0", "w_ih", "w_hh", "b_ih", "b_hh", "nonlinearity")
-
-    @staticmethod
-    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity):  # type: ignore[override]
-        out, h_T, cache = rnn_forward(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity)
-        ctx.set_materialize_grads(False)
-        ctx.save_for_backward(cache.x, cache.h0, cache.w_ih, cache.w_hh, cache.out)
-        ctx.flags = (nonlinearity, cache.has_b_ih, cache.has_b_hh)
-        return out, h_T
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_out, grad_h_T):  # type: ignore[override]
-        cache = RNNCache(*ctx.saved_tensors, *ctx.flags)
-        g = rnn_backward(cache, grad_out, grad_h_T, need=_need(ctx, _RNNFunction.NAMES),
-                         buffers=_fast_path_buffers(cache.out))
-        return g.dx, g.dh0, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh, None
+_MOVED = {
+    "rnn_sequence": "bptt_fast",
+    "lstm_sequence": "bptt_fast",
+    "gru_sequence": "bptt_fast",
+    "gradient_norms": "gradflow",
+    "jacobian_norms": "gradflow",
+}
 
 
-class _LSTMFunction(torch.autograd.Function):
-    NAMES = ("x", "h0", "c0", "w_ih", "w_hh", "b_ih", "b_hh")
-
-    @staticmethod
-    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh):  # type: ignore[override]
-        out, h_T, c_T, cache = lstm_forward(x, h0, c0, w_ih, w_hh, b_ih, b_hh)
-        ctx.set_materialize_grads(False)
-        ctx.save_for_backward(cache.x, cache.h0, cache.c0, cache.w_ih, cache.w_hh, cache.gates, cache.c,
-                              cache.tanh_c, cache.out)
-        ctx.flags = (cache.has_b_ih, cache.has_b_hh)
-        return out, h_T, c_T
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_out, grad_h_T, grad_c_T):  # type: ignore[override]
-        cache = LSTMCache(*ctx.saved_tensors, *ctx.flags)
-        g = lstm_backward(cache, grad_out, grad_h_T, grad_c_T, need=_need(ctx, _LSTMFunction.NAMES),
-                          buffers=_fast_path_buffers(cache.out))
-        return g.dx, g.dh0, g.dc0, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh
-
-
-class _GRUFunction(torch.autograd.Function):
-    NAMES = ("x", "h0", "w_ih", "w_hh", "b_ih", "b_hh")
-
-    @staticmethod
-    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh):  # type: ignore[override]
-        out, h_T, cache = gru_forward(x, h0, w_ih, w_hh, b_ih, b_hh)
-        ctx.set_materialize_grads(False)
-        ctx.save_for_backward(cache.x, cache.h0, cache.w_ih, cache.w_hh, cache.gates, cache.hn, cache.out)
-        ctx.flags = (cache.has_b_ih, cache.has_b_hh)
-        return out, h_T
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_out, grad_h_T):  # type: ignore[override]
-        cache = GRUCache(*ctx.saved_tensors, *ctx.flags)
-        g = gru_backward(cache, grad_out, grad_h_T, need=_need(ctx, _GRUFunction.NAMES),
-                         buffers=_fast_path_buffers(cache.out))
-        return g.dx, g.dh0, g.dw_ih, g.dw_hh, g.db_ih, g.db_hh
-
-
-def rnn_sequence(
-    x: Tensor,
-    h0: Tensor,
-    w_ih: Tensor,
-    w_hh: Tensor,
-    b_ih: Tensor | None,
-    b_hh: Tensor | None,
-    nonlinearity: str = "tanh",
-) -> tuple[Tensor, Tensor]:
-    r"""One Elman RNN layer over a whole sequence, differentiable, with the manual BPTT as its backward.
-
-    :math:`h_t = \phi(x_t W_{ih}^\top + b_{ih} + h_{t-1} W_{hh}^\top + b_{hh})`; see :func:`rnn_forward`
-    and :func:`rnn_backward` for the maths.
-
-    Inputs: ``x`` ``(T, N, H_in)``, ``h0`` ``(N, H)``, ``w_ih`` ``(H, H_in)``, ``w_hh`` ``(H, H)``,
-    ``b_ih``/``b_hh`` ``(H,)`` or ``None``, ``nonlinearity`` ``"tanh"`` or ``"relu"``.
-
-    Outputs: ``out`` ``(T, N, H)`` and ``h_T`` ``(N, H)``.
-    """
-    return _RNNFunction.apply(x, h0, w_ih, w_hh, b_ih, b_hh, nonlinearity)
-
-
-def lstm_sequence(
-    x: Tensor,
-    h0: Tensor,
-    c0: Tensor,
-    w_ih: Tensor,
-    w_hh: Tensor,
-    b_ih: Tensor | None,
-    b_hh: Tensor | None,
-) -> tuple[Tensor, Tensor, Tensor]:
-    r"""One LSTM layer over a whole sequence, differentiable, with the manual BPTT as its backward.
-
-    See :func:`lstm_forward` and :func:`lstm_backward` for the maths.
-
-    Inputs: ``x`` ``(T, N, H_in)``, ``h0``/``c0`` ``(N, H)``, ``w_ih`` ``(4H, H_in)``, ``w_hh`` ``(4H, H)``
-    (gates ``i, f, g, o``), ``b_ih``/``b_hh`` ``(4H,)`` or ``None``.
-
-    Outputs: ``out`` ``(T, N, H)``, ``h_T`` and ``c_T`` ``(N, H)``.
-    """
-    return _LSTMFunction.apply(x, h0, c0, w_ih, w_hh, b_ih, b_hh)
-
-
-def gru_sequence(
-    x: Tensor,
-    h0: Tensor,
-    w_ih: Tensor,
-    w_hh: Tensor,
-    b_ih: Tensor | None,
-    b_hh: Tensor | None,
-) -> tuple[Tensor, Tensor]:
-    r"""One GRU layer over a whole sequence, differentiable, with the manual BPTT as its backward.
-
-    See :func:`gru_forward` and :func:`gru_backward` for the maths.
-
-    Inputs: ``x`` ``(T, N, H_in)``, ``h0`` ``(N, H)``, ``w_ih`` ``(3H, H_in)``, ``w_hh`` ``(3H, H)``
-    (gates ``r, z, n``), ``b_ih``/``b_hh`` ``(3H,)`` or ``None``.
-
-    Outputs: ``out`` ``(T, N, H)`` and ``h_T`` ``(N, H)``.
-    """
-    return _GRUFunction.apply(x, h0, w_ih, w_hh, b_ih, b_hh)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Gradient flow
-# ----------------------------------------------------------------------------------------------------------
-
-_MODES = ("RNN_TANH", "RNN_RELU", "LSTM", "GRU")
-Weights = tuple[Tensor, Tensor, Tensor | None, Tensor | None]
-
-
-def _class_names(obj: object) -> set[str]:
-    return {cls.__name__ for cls in type(obj).__mro__}
-
-
-def _layer_spec(model: object) -> tuple[str, list[Weights], bool]:
-    """``(mode, [(w_ih, w_hh, b_ih, b_hh) per layer], batch_first)`` of a recurrent model or cell."""
-    mode = getattr(model, "mode", None)
-    if mode in _MODES and hasattr(model, "num_layers"):  # seqlib or torch.nn RNN/LSTM/GRU
-        if getattr(model, "bidirectional", False):
-            raise ValueError("model must be unidirectional (bidirectional=False): the gradient flowing into h_t is "
-                             "defined here for one direction of time")
-        if getattr(model, "proj_size", 0):
-            raise ValueError(f"model must have proj_size=0, but got proj_size={model.proj_size}")  # type: ignore
-        layers = []
-        for k in range(model.num_layers):  # type: ignore[attr-defined]
-            layers.append((getattr(model, f"weight_ih_l{k}"), getattr(model, f"weight_hh_l{k}"),
-                           getattr(model, f"bias_ih_l{k}", None), getattr(model, f"bias_hh_l{k}", None)))
-        return str(mode), layers, bool(getattr(model, "batch_first", False))
-    names = _class_names(model)
-    if "LSTMCell" in names:
-        mode = "LSTM"
-    elif "GRUCell" in names:
-        mode = "GRU"
-    elif "RNNCell" in names:
-        mode = "RNN_RELU" if getattr(model, "nonlinearity", "tanh") == "relu" else "RNN_TANH"
-    else:
-        raise TypeError("model must be an RNN, LSTM or GRU (seqlib or torch.nn) or an RNNCell, LSTMCell or GRUCell, "
-                        f"but got {type(model).__name__}")
-    weights = (model.weight_ih, model.weight_hh, getattr(model, "bias_ih", None),  # type: ignore[attr-defined]
-               getattr(model, "bias_hh", None))
-    return mode, [weights], False
-
-
-@torch.no_grad()
-def _top_layer_gradients(model: object, inputs: Tensor, loss_fn: Callable[[Tensor], Tensor]) -> Gradients:
-    """Run ``model`` with the manual forward, then the manual BPTT of its top layer from ``loss_fn``'s gradient."""
-    mode, layers, batch_first = _layer_spec(model)
-    expected = "(N, T, H_in) or (T, H_in)" if batch_first else "(T, N, H_in) or (T, H_in)"
-    check_tensor("inputs", inputs, expected)
-    check_floating("inputs", inputs)
-    check_rank("inputs", inputs, (2, 3), expected)
-    batched = inputs.dim() == 3
-    x = inputs.detach()
-    x = (x.transpose(0, 1) if batch_first else x) if batched else x.unsqueeze(1)  # (T, N, H_in)
-    w0 = layers[0][0]
-    if x.shape[-1] != w0.shape[1]:
-        raise ValueError(f"inputs must have shape {expected} with H_in = {w0.shape[1]}, "
-                         f"but got shape {shape_str(inputs.shape)}")
-    if x.dtype != w0.dtype:
-        raise TypeError(f"inputs has dtype {x.dtype} but the model's weights have dtype {w0.dtype}; they must match")
-    T, N, _ = x.shape
-    for w_ih, w_hh, b_ih, b_hh in layers:
-        w_ih, w_hh = w_ih.detach(), w_hh.detach()
-        b_ih = None if b_ih is None else b_ih.detach()
-        b_hh = None if b_hh is None else b_hh.detach()
-        zeros = x.new_zeros(N, w_hh.shape[1])  # (N, H)
-        if mode == "LSTM":
-            x, _, _, cache = lstm_forward(x, zeros, zeros, w_ih, w_hh, b_ih, b_hh)
-        elif mode == "GRU":
-            x, _, cache = gru_forward(x, zeros, w_ih, w_hh, b_ih, b_hh)
-        else:
-            x, _, cache = rnn_forward(x, zeros, w_ih, w_hh, b_ih, b_hh, "relu" if mode == "RNN_RELU" else "tanh")
-    out = (x.transpose(0, 1) if batch_first else x) if batched else x.squeeze(1)  # the model's layout
-    out = out.detach().requires_grad_(True)
-    with torch.enable_grad():
-        loss = loss_fn(out)
-        if not isinstance(loss, Tensor) or loss.numel() != 1:
-            raise ValueError("loss_fn must return a scalar tensor (one element), but got "
-                             f"{type(loss).__name__ if not isinstance(loss, Tensor) else shape_str(loss.shape)}")
-        (grad,) = torch.autograd.grad(loss.reshape(()), out, allow_unused=True)
-    if grad is None:
-        grad = torch.zeros_like(out)
-    grad = (grad.transpose(0, 1) if batch_first else grad) if batched else grad.unsqueeze(1)  # (T, N, H)
-    if mode == "LSTM":
-        return lstm_backward(cache, grad, need=())  # type: ignore[arg-type]
-    if mode == "GRU":
-        return gru_backward(cache, grad, need=())  # type: ignore[arg-type]
-    return rnn_backward(cache, grad, need=())  # type: ignore[arg-type]
-
-
-def gradient_norms(model: torch.nn.Module, inputs: Tensor, loss_fn: Callable[[Tensor], Tensor]) -> Tensor:
-    r"""How much gradient reaches each time step: :math:`\lVert \partial L/\partial h_t \rVert` for ``t = 0..T-1``.
-
-    :math:`\partial L/\partial h_t` is the *total* gradient flowing into the top layer's hidden state at step
-    ``t``, through the output at ``t`` and through all later steps: the per-step ``dh`` of the manual
-    backward (:func:`lstm_backward` etc.), which is what this function returns the norms of. With a loss on
-    the last output only, the curve shows how the gradient shrinks (vanishes) or grows (explodes) as it
-    travels back in time (C08).
-
-    Args:
-        model: a unidirectional ``RNN``, ``LSTM`` or ``GRU`` from seqlib or torch.nn (any ``num_layers``,
-            ``batch_first``, with or without bias; no ``proj_size``), or an ``RNNCell``, ``LSTMCell`` or
-            ``GRUCell`` (seqlib or torch.nn), which is run over time like a one-layer model. The initial
-            state is zero; dropout between layers is not applied (measure the deterministic network).
-        inputs: ``(T, N, H_in)`` (``(N, T, H_in)`` if ``batch_first``) or unbatched ``(T, H_in)``.
-        loss_fn: receives the model's output sequence, in the model's layout (``(T, N, H)`` etc.), and
-            returns a scalar tensor.
-
-    Returns:
-        ``(T,)``: the norm over batch and hidden units of :math:`\partial L/\partial h_t`, in the dtype of the
-        model.
-    """
-    dh = _top_layer_gradients(model, inputs, loss_fn).dh
-    assert dh is not None
-    return torch.linalg.vector_norm(dh.flatten(1), dim=1)  # (T,)
-
-
-def cell_state_norms(model: torch.nn.Module, inputs: Tensor, loss_fn: Callable[[Tensor], Tensor]) -> Tensor:
-    r""":math:`\lVert \partial L/\partial c_t \rVert` of an LSTM's top layer for ``t = 0..T-1`` (C12).
-
-    The same measurement as :func:`gradient_norms`, for the cell state: the total gradient reaching
-    :math:`c_t`, through :math:`h_t` and through :math:`c_{t+1} = f_{t+1} \odot c_t + \dots`. ``model`` must be
-    an ``LSTM`` or ``LSTMCell`` (seqlib or torch.nn); the other arguments are as in :func:`gradient_norms`.
-
-    Returns:
-        ``(T,)``: the norm over batch and hidden units of :math:`\partial L/\partial c_t`.
-    """
-    mode, _, _ = _layer_spec(model)
-    if mode != "LSTM":
-        raise TypeError(f"model must be an LSTM or LSTMCell (only they have a cell state), but got "
-                        f"{type(model).__name__}")
-    dc = _top_layer_gradients(model, inputs, loss_fn).dc
-    assert dc is not None
-    return torch.linalg.vector_norm(dc.flatten(1), dim=1)  # (T,)
-
-
-def jacobian_norms(
-    cell: Callable[..., object],
-    inputs: Tensor,
-    h0: Tensor | None = None,
-    norm: str = "spectral",
-) -> Tensor:
-    r"""How strongly the last state depends on each earlier one: :math:`\lVert \partial h_T/\partial h_t \rVert`.
-
-    With :math:`h_{t+1} = \text{cell}(x_t, h_t)` for ``t = 0..T-1`` (so :math:`h_0` is the initial state and
-    :math:`h_T` the state after the last input), entry ``t`` is the norm of the :math:`H \times H` Jacobian
-
-    .. math::
-        \frac{\partial h_T}{\partial h_t} = \prod_{k=t+1}^{T} \frac{\partial h_k}{\partial h_{k-1}},
-        \qquad \text{for the RNN } \frac{\partial h_k}{\partial h_{k-1}} = \operatorname{diag}(\phi'(a_k)) W_{hh},
-
-    a product of ``T - t`` step Jacobians (C08): it shrinks geometrically when they are contractions and
-    grows when they expand. For an LSTM cell it is the Jacobian with respect to :math:`h_t` with
-    :math:`c_t` held fixed (the path through later cell states is included).
-
-    All ``H`` rows come from one backward pass: the sequence is copied ``H`` times along the batch and copy
-    ``j`` sends back the unit vector :math:`e_j`. So ``cell`` must treat batch rows independently (every
-    recurrent cell does).
-
-    Args:
-        cell: an ``RNNCell``, ``GRUCell`` or ``LSTMCell`` (seqlib or torch.nn), or any callable
-            ``h_next = cell(x_t, h)`` with ``x_t`` ``(N, H_in)`` and ``h`` ``(N, H)``.
-        inputs: ``(T, H_in)`` for one sequence, or ``(T, N, H_in)`` for ``N`` of them.
-        h0: initial state ``(H,)`` / ``(N, H)``; default zeros (needs ``cell.hidden_size``).
-        norm: ``"spectral"`` (largest singular value, the factor by which the Jacobian can stretch a
-            vector) or ``"fro"`` (Frobenius).
-
-    Returns:
-        ``(T,)`` for ``(T, H_in)`` inputs, ``(T, N)`` for ``(T, N, H_in)``; entry ``t`` is
-        :math:`\lVert \partial h_T/\partial h_t \rVert`.
-    """
-    check_choice("norm", norm, ("spectral", "fro"))
-    check_tensor("inputs", inputs, "(T, H_in) or (T, N, H_in)")
-    check_floating("inputs", inputs)
-    check_rank("inputs", inputs, (2, 3), "(T, H_in) or (T, N, H_in)")
-    if not callable(cell):
-        raise TypeError(f"cell must be a recurrent cell or a callable cell(x_t, h), but got {type(cell).__name__}")
-    batched = inputs.dim() == 3
-    x = inputs.detach() if batched else inputs.detach().unsqueeze(1)  # (T, N, H_in)
-    T, N, I = x.shape
-    if h0 is None:
-        H = getattr(cell, "hidden_size", None)
-        if not isinstance(H, int):
-            raise ValueError("h0 is needed when cell has no integer attribute hidden_size")
-        h = x.new_zeros(N, H)
-    else:
-        check_tensor("h0", h0, "(N, H) or (H,)")
-        h = h0.detach() if batched else h0.detach().reshape(1, -1)  # (N, H)
-        if h.dim() != 2 or h.shape[0] != N:
-            raise ValueError(f"h0 must have shape {'(N, H)' if batched else '(H,)'} with N = {N}, "
-                             f"but got shape {shape_str(h0.shape)}")
-        H = h.shape[1]
-    is_lstm = "LSTMCell" in _class_names(cell)
-    xr = x.unsqueeze(2).expand(T, N, H, I).reshape(T, N * H, I)  # (T, N*H, H_in): each sequence H times
-    h = h.repeat_interleave(H, dim=0).requires_grad_(True)  # (N*H, H)
-    c = torch.zeros_like(h)
-    states = []
-    with torch.enable_grad():
-        for t in range(T):
-            states.append(h)
-            if is_lstm:
-                h, c = cell(xr[t], (h, c))  # type: ignore[misc]
-            else:
-                h = cell(xr[t], h)  # type: ignore[assignment]
-        if not isinstance(h, Tensor) or tuple(h.shape) != (N * H, H):
-            raise ValueError(f"cell must return the next state of shape (N, H) = {shape_str((N * H, H))}")
-        eye = torch.eye(H, dtype=h.dtype, device=h.device).repeat(N, 1)  # (N*H, H): copy j sends back e_j
-        grads = torch.autograd.grad(h, states, grad_outputs=eye, allow_unused=True)
-    jac = torch.stack([torch.zeros_like(s) if g is None else g for g, s in zip(grads, states, strict=True)])
-    jac = jac.view(T, N, H, H)  # jac[t, n, j] = row j of dh_T/dh_t for sequence n
-    norms = torch.linalg.matrix_norm(jac, ord=2 if norm == "spectral" else "fro")  # (T, N)
-    return norms if batched else norms[:, 0]
-
-
-def spectral_radius(W: Tensor) -> float:
-    r"""The largest absolute eigenvalue :math:`\rho(W) = \max_k |\lambda_k(W)|` of a square matrix.
-
-    For a linear recurrence :math:`h_t = W h_{t-1}`, :math:`h_t` shrinks to zero when :math:`\rho(W) < 1`
-    and blows up (along the top eigenvector) when :math:`\rho(W) > 1`; the gradients of an RNN travel
-    through :math:`W_{hh}^\top` in the same way (C08).
-
-    Args:
-        W: ``(H, H)``, e.g. an RNN's ``weight_hh`` (for an LSTM/GRU pass one gate's block, ``weight_hh[:H]``).
-    """
-    check_tensor("W", W, "(H, H)")
-    check_floating("W", W)
-    check_rank("W", W, (2,), "(H, H)")
-    if W.shape[0] != W.shape[1]:
-        raise ValueError(f"W must be square, shape (H, H), but got shape {shape_str(W.shape)}")
-    return float(torch.linalg.eigvals(W.detach()).abs().max())
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        return getattr(importlib.import_module(f".{_MOVED[name]}", __package__), name)
+    raise AttributeError(f"module 'seqlib.bptt' has no attribute {name!r}")

@@ -12,7 +12,7 @@ one is seeded, deterministic on a given machine, and runs in well under a minute
 :func:`clipping_landscape`     the cliff of Pascanu et al. (2013) on a one-unit RNN, with and without clipping
 =============================  ===================================================================================
 
-The gradient measurements use :func:`seqlib.bptt.gradient_norms` on inputs of the adding problem
+The gradient measurements use :func:`seqlib.gradflow.gradient_norms` on inputs of the adding problem
 (:func:`seqlib.data.adding_problem`) with a loss on the *last* output only, :math:`L = \sum_j h_{T-1,j}`, so
 :math:`\lVert \partial L/\partial h_t \rVert` shows how much of the error signal at the end reaches step ``t``.
 They run in float64 so that a gradient of :math:`10^{-40}` is still a number and not zero, and on one CPU thread
@@ -27,7 +27,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from . import bptt
+from . import gradflow
 from ._checks import check_positive_int
 from .clip import clip_grad_norm_
 from .data import adding_problem
@@ -86,11 +86,11 @@ def vanishing_exploding(
         with torch.no_grad():
             model.weight_hh_l0.normal_(0.0, scale / math.sqrt(hidden_size))
         label = f"scale {scale:g}"
-        result["norms"][label] = bptt.gradient_norms(model, x, last_output_loss)
+        result["norms"][label] = gradflow.gradient_norms(model, x, last_output_loss)
         cell = RNNCell(2, hidden_size, dtype=F64)
         cell.load_state_dict({name[:-3]: p for name, p in model.state_dict().items()})  # weight_ih_l0 -> weight_ih
-        result["jacobian_norms"][label] = bptt.jacobian_norms(cell, x[:, 0])
-        result["spectral_radius"][label] = bptt.spectral_radius(model.weight_hh_l0)
+        result["jacobian_norms"][label] = gradflow.jacobian_norms(cell, x[:, 0])
+        result["spectral_radius"][label] = gradflow.spectral_radius(model.weight_hh_l0)
     return result
 
 
@@ -118,7 +118,7 @@ def identity_relu(seq_len: int = 100, hidden_size: int = 64, batch_size: int = 1
                 model.weight_hh_l0.copy_(torch.eye(hidden_size, dtype=F64))
                 model.bias_ih_l0.zero_()
                 model.bias_hh_l0.zero_()
-        norms[label] = bptt.gradient_norms(model, x, last_output_loss)
+        norms[label] = gradflow.gradient_norms(model, x, last_output_loss)
     return {"norms": norms}
 
 
@@ -159,9 +159,9 @@ def lstm_vs_rnn(
             with torch.no_grad():
                 model.bias_ih_l0[H: 2 * H].fill_(forget_bias)
                 model.bias_hh_l0[H: 2 * H].zero_()
-        norms[label] = bptt.gradient_norms(model, x, last_output_loss)
+        norms[label] = gradflow.gradient_norms(model, x, last_output_loss)
         if kind is LSTM:
-            cell_norms[label] = bptt.cell_state_norms(model, x, last_output_loss)
+            cell_norms[label] = gradflow.cell_state_norms(model, x, last_output_loss)
     return {"norms": norms, "cell_norms": cell_norms}
 
 

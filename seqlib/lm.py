@@ -9,10 +9,10 @@ r"""Language models and an attention encoder-decoder built from seqlib's layers 
 All token tensors are **batch first**: ``idx`` is ``(B, T)`` of int64 token indices, logits are
 ``(B, T, V)`` with ``logits[b, t]`` the scores of the token that follows ``idx[b, :t + 1]``.
 
-Sampling (``generate``): the last position's logits are divided by ``temperature`` (below 1: sharper, above 1:
-flatter; ``0``: always the most likely token), optionally cut to the ``top_k`` largest, turned into
-probabilities with a softmax and sampled with :func:`torch.multinomial`. Pass a seeded
-:class:`torch.Generator` (on the model's device) for reproducible samples.
+Sampling (``generate``): the last position's logits go through :func:`seqlib.sampling.sample_next_token`: divided
+by ``temperature`` (below 1: sharper, above 1: flatter; ``0``: always the most likely token), optionally cut to
+the ``top_k`` largest, turned into probabilities with a softmax and sampled with :func:`torch.multinomial`. Pass
+a seeded :class:`torch.Generator` (on the model's device) for reproducible samples.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from .embedding import Embedding
 from .normalization import LayerNorm
 from .positional import PositionalEncoding
 from .rnn import GRU, LSTM, RNN, LSTMCell
+from .sampling import _check_options, sample_next_token
 from .transformer import TransformerEncoderLayer
 
 __all__ = ["TransformerLM", "RNNLM", "Seq2Seq"]
@@ -54,22 +55,7 @@ def _check_tokens(name: str, idx: object, expected: str, vocab_size: int, rank: 
 def _check_sampling(max_new_tokens: int, temperature: float, top_k: int | None) -> None:
     if not isinstance(max_new_tokens, int) or isinstance(max_new_tokens, bool) or max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be a non-negative int, but got {max_new_tokens!r}")
-    if not isinstance(temperature, int | float) or isinstance(temperature, bool) or temperature < 0:
-        raise ValueError(f"temperature must be a number >= 0 (0 = greedy), but got {temperature!r}")
-    if top_k is not None:
-        check_positive_int("top_k", top_k)
-
-
-def _sample_next(logits: Tensor, temperature: float, top_k: int | None, generator: torch.Generator | None) -> Tensor:
-    """One token per row from logits ``(B, V)`` -> ``(B, 1)``."""
-    if temperature == 0:
-        return logits.argmax(dim=-1, keepdim=True)  # (B, 1)
-    logits = logits / temperature
-    if top_k is not None and top_k < logits.shape[-1]:
-        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]  # (B, 1): the k-th largest score
-        logits = logits.masked_fill(logits < kth, float("-inf"))  # keep only the top k
-    probs = torch.softmax(logits, dim=-1)  # (B, V)
-    return torch.multinomial(probs, num_samples=1, generator=generator)  # (B, 1)
+    _check_options(temperature, top_k, greedy=True)
 
 
 class _EvalMode:
@@ -215,7 +201,7 @@ class TransformerLM(nn.Module):
         with _EvalMode(self):
             for _ in range(max_new_tokens):
                 logits = self(idx[:, -self.context_length:])[:, -1, :]  # (B, V): scores of the next token
-                idx = torch.cat([idx, _sample_next(logits, temperature, top_k, generator)], dim=1)  # (B, T + 1)
+                idx = torch.cat([idx, sample_next_token(logits, temperature, top_k, generator)], dim=1)  # (B, T + 1)
         return idx
 
 
@@ -307,7 +293,7 @@ class RNNLM(nn.Module):
             out = [idx]
             logits, hidden = self(idx, return_hidden=True)  # read the whole prompt once
             for step in range(max_new_tokens):
-                token = _sample_next(logits[:, -1, :], temperature, top_k, generator)  # (B, 1)
+                token = sample_next_token(logits[:, -1, :], temperature, top_k, generator)  # (B, 1)
                 out.append(token)
                 if step + 1 < max_new_tokens:
                     logits, hidden = self(token, hidden, return_hidden=True)  # (B, 1, V)

@@ -7,9 +7,10 @@ same numbers. What torch runs in a fused C++ kernel is spelled out here in three
 1. **One step** of each cell (``rnn_step``, ``lstm_step``, ``gru_step``): the gate equations, given the input
    projection ``W_ih x_t + b_ih`` already computed. Cells and layers share these functions.
 2. **A whole sequence** for one layer and one direction (``rnn_sequence``, ``lstm_sequence``, ``gru_sequence``,
-   from :mod:`seqlib.bptt`): the input projection of *all* time steps in one matrix multiply (it does not depend
-   on ``h``), then a loop over time with the same equations; the backward pass is backpropagation through time
-   written out by hand (see :mod:`seqlib.bptt`), which is also what makes these layers fast.
+   from :mod:`seqlib.bptt_fast`): the input projection of *all* time steps in one matrix multiply (it does not
+   depend on ``h``), then a loop over time with the same equations; the backward pass is backpropagation through
+   time written out by hand (read it in :mod:`seqlib.bptt`; :mod:`seqlib.bptt_fast` is the same maths tuned for
+   speed), which is also what makes these layers fast.
 3. **Layers** (``RNN``, ``LSTM``, ``GRU``): stacks ``num_layers`` of those sequences, runs the reverse direction
    on the time-flipped input when ``bidirectional``, applies dropout between layers, handles ``batch_first``,
    unbatched input and :class:`~torch.nn.utils.rnn.PackedSequence` (variable-length batches).
@@ -44,7 +45,7 @@ from ._checks import (
     check_tensor,
     shape_str,
 )
-from .bptt import gru_sequence, lstm_sequence, rnn_sequence
+from .bptt_fast import gru_sequence, lstm_sequence, rnn_sequence
 
 __all__ = [
     "RNNCell", "LSTMCell", "GRUCell", "RNN", "LSTM", "GRU",
@@ -110,9 +111,10 @@ def gru_step(gi: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None) -> Tensor
 # ---------------------------------------------------------------------------------------------------------------------
 # 2. a whole sequence, one layer and one direction: x (T, N, H_in) -> out (T, N, H)
 # ---------------------------------------------------------------------------------------------------------------------
-# rnn_sequence, lstm_sequence and gru_sequence come from seqlib.bptt: the input projection of all steps in one matrix
-# multiply, a loop over time with the step equations above, and a backward pass written out by hand
-# (backpropagation through time) instead of autograd's unrolled graph. They are imported at the top of this module.
+# rnn_sequence, lstm_sequence and gru_sequence come from seqlib.bptt_fast: the input projection of all steps in one
+# matrix multiply, a loop over time with the step equations above, and a backward pass written out by hand
+# (backpropagation through time, as in seqlib.bptt) instead of autograd's unrolled graph. They are imported at the
+# top of this module.
 
 
 # The dispatch point: every layer/direction of RNN/LSTM/GRU on a non-packed input runs through _run_sequence,
@@ -603,39 +605,6 @@ class _RNNBase(nn.Module):
         return s
 
 
-_LAYER_DOC = r"""
-    Args:
-        input_size: the number of features ``H_in`` of each input step.
-        hidden_size: the number of features ``H_out`` of the hidden state.
-        num_layers: number of stacked layers; layer ``k > 0`` reads the outputs of layer ``k - 1``. Default: 1.
-{extra_arg}        bias: if ``False``, no ``bias_ih_l[k]``, ``bias_hh_l[k]``. Default: ``True``.
-        batch_first: if ``True``, ``input`` and ``output`` are ``(N, L, ...)`` instead of ``(L, N, ...)``
-            (the states are not affected). Default: ``False``.
-        dropout: probability of dropout on the outputs of every layer except the last, in training mode.
-            Default: 0.
-        bidirectional: if ``True``, each layer also runs over the reversed sequence and the two outputs are
-            concatenated (``D = 2``). Default: ``False``.
-
-    Inputs: input, {hx_name}
-        - **input**: ``(L, N, H_in)`` (``(N, L, H_in)`` if ``batch_first``), ``(L, H_in)`` for one unbatched
-          sequence, or a :class:`~torch.nn.utils.rnn.PackedSequence` for a batch of variable-length sequences.
-        - **{hx_name}**: {hx_doc} Zeros if not given.
-
-    Outputs: output, {hn_name}
-        - **output**: ``(L, N, D * H_out)`` (``(N, L, D * H_out)`` if ``batch_first``, ``(L, D * H_out)``
-          unbatched, packed if the input was), the last layer's :math:`h_t` for every ``t``.
-        - **{hn_name}**: {hn_doc}
-
-    where ``L`` is the sequence length, ``N`` the batch size and ``D = 2`` if bidirectional else 1.
-
-    Attributes:
-        weight_ih_l[k]: ``({gates}H_out, H_in)`` for ``k = 0``, else ``({gates}H_out, D * H_out)``.
-        weight_hh_l[k]: ``({gates}H_out, H_out)``.  bias_ih_l[k], bias_hh_l[k]: ``({gates}H_out,)``.
-        The reverse direction's parameters carry the suffix ``_reverse``. All parameters are initialised
-        from :math:`\mathcal{{U}}(-k, k)` with :math:`k = 1/\sqrt{{H_{{out}}}}`.
-"""
-
-
 class RNN(_RNNBase):
     r"""A multi-layer Elman RNN, the twin of :class:`torch.nn.RNN`.
 
@@ -646,6 +615,43 @@ class RNN(_RNNBase):
 
     where :math:`x_t` is the input (or the previous layer's :math:`h_t`). ``nonlinearity='relu'`` uses ReLU.
     The same weights are used at every step.
+
+    Args:
+        input_size: the number of features :math:`H_{in}` of each input step.
+        hidden_size: the number of features :math:`H_{out}` of the hidden state.
+        num_layers: number of stacked layers; layer ``k > 0`` reads the outputs of layer ``k - 1``. Default: ``1``.
+        nonlinearity: ``'tanh'`` or ``'relu'``. Default: ``'tanh'``.
+        bias: if ``False``, the layer has no ``bias_ih_l[k]``, ``bias_hh_l[k]``. Default: ``True``.
+        batch_first: if ``True``, ``input`` and ``output`` are :math:`(N, L, \cdot)` instead of
+            :math:`(L, N, \cdot)` (the states are not affected). Default: ``False``.
+        dropout: probability of dropout on the outputs of every layer except the last, in training mode.
+            Default: ``0``.
+        bidirectional: if ``True``, each layer also runs over the reversed sequence and the two outputs are
+            concatenated (:math:`D = 2`). Default: ``False``.
+
+    Inputs: input, hx
+        - **input**: :math:`(L, N, H_{in})` (:math:`(N, L, H_{in})` if ``batch_first``), :math:`(L, H_{in})` for
+          one unbatched sequence, or a :class:`~torch.nn.utils.rnn.PackedSequence` for a batch of
+          variable-length sequences.
+        - **hx**: :math:`(D \cdot \text{num\_layers}, N, H_{out})` (:math:`(D \cdot \text{num\_layers},
+          H_{out})` unbatched), the initial hidden state of every layer and direction. Zeros if not given.
+
+    Outputs: output, h_n
+        - **output**: :math:`(L, N, D \cdot H_{out})` (:math:`(N, L, D \cdot H_{out})` if ``batch_first``,
+          :math:`(L, D \cdot H_{out})` unbatched, packed if the input was): the last layer's :math:`h_t` for
+          every ``t``.
+        - **h_n**: :math:`(D \cdot \text{num\_layers}, N, H_{out})`, the final hidden state of every layer and
+          direction.
+
+    where :math:`L` is the sequence length, :math:`N` the batch size, :math:`D = 2` if ``bidirectional`` else
+    :math:`1`, :math:`H_{in}` = ``input_size`` and :math:`H_{out}` = ``hidden_size``.
+
+    Attributes:
+        weight_ih_l[k]: :math:`(H_{out}, H_{in})` for ``k = 0``, else :math:`(H_{out}, D \cdot H_{out})`.
+        weight_hh_l[k]: :math:`(H_{out}, H_{out})`.
+        bias_ih_l[k], bias_hh_l[k]: :math:`(H_{out},)`.
+        The reverse direction's parameters carry the suffix ``_reverse``. All parameters are initialised from
+        :math:`\mathcal{U}(-k, k)` with :math:`k = 1/\sqrt{H_{out}}`.
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
@@ -679,7 +685,44 @@ class LSTM(_RNNBase):
         c_t &= f_t \odot c_{t-1} + i_t \odot g_t \\
         h_t &= o_t \odot \tanh(c_t)
 
-    ``proj_size`` is accepted for signature compatibility but only ``proj_size=0`` (no projection) is supported.
+    Args:
+        input_size: the number of features :math:`H_{in}` of each input step.
+        hidden_size: the number of features :math:`H_{out}` of the hidden and cell states.
+        num_layers: number of stacked layers; layer ``k > 0`` reads the outputs of layer ``k - 1``. Default: ``1``.
+        bias: if ``False``, the layer has no ``bias_ih_l[k]``, ``bias_hh_l[k]``. Default: ``True``.
+        batch_first: if ``True``, ``input`` and ``output`` are :math:`(N, L, \cdot)` instead of
+            :math:`(L, N, \cdot)` (the states are not affected). Default: ``False``.
+        dropout: probability of dropout on the outputs of every layer except the last, in training mode.
+            Default: ``0``.
+        bidirectional: if ``True``, each layer also runs over the reversed sequence and the two outputs are
+            concatenated (:math:`D = 2`). Default: ``False``.
+        proj_size: accepted for signature compatibility; only ``0`` (no projection) is supported. Default: ``0``.
+
+    Inputs: input, (h_0, c_0)
+        - **input**: :math:`(L, N, H_{in})` (:math:`(N, L, H_{in})` if ``batch_first``), :math:`(L, H_{in})` for
+          one unbatched sequence, or a :class:`~torch.nn.utils.rnn.PackedSequence` for a batch of
+          variable-length sequences.
+        - **h_0**, **c_0**: two :math:`(D \cdot \text{num\_layers}, N, H_{out})` tensors
+          (:math:`(D \cdot \text{num\_layers}, H_{out})` unbatched), the initial hidden and cell states of every
+          layer and direction. Both zeros if the tuple is not given.
+
+    Outputs: output, (h_n, c_n)
+        - **output**: :math:`(L, N, D \cdot H_{out})` (:math:`(N, L, D \cdot H_{out})` if ``batch_first``,
+          :math:`(L, D \cdot H_{out})` unbatched, packed if the input was): the last layer's :math:`h_t` for
+          every ``t``.
+        - **h_n**, **c_n**: :math:`(D \cdot \text{num\_layers}, N, H_{out})` each, the final hidden and cell
+          states of every layer and direction.
+
+    where :math:`L` is the sequence length, :math:`N` the batch size, :math:`D = 2` if ``bidirectional`` else
+    :math:`1`, :math:`H_{in}` = ``input_size`` and :math:`H_{out}` = ``hidden_size``.
+
+    Attributes:
+        weight_ih_l[k]: :math:`(4 \cdot H_{out}, H_{in})` for ``k = 0``, else
+            :math:`(4 \cdot H_{out}, D \cdot H_{out})`; the gates' rows stacked :math:`W_i | W_f | W_g | W_o`.
+        weight_hh_l[k]: :math:`(4 \cdot H_{out}, H_{out})`, stacked the same way.
+        bias_ih_l[k], bias_hh_l[k]: :math:`(4 \cdot H_{out},)`.
+        The reverse direction's parameters carry the suffix ``_reverse``. All parameters are initialised from
+        :math:`\mathcal{U}(-k, k)` with :math:`k = 1/\sqrt{H_{out}}`.
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
@@ -705,6 +748,43 @@ class GRU(_RNNBase):
         z_t &= \sigma(W_{iz} x_t + b_{iz} + W_{hz} h_{t-1} + b_{hz}) \\
         n_t &= \tanh(W_{in} x_t + b_{in} + r_t \odot (W_{hn} h_{t-1} + b_{hn})) \\
         h_t &= (1 - z_t) \odot n_t + z_t \odot h_{t-1}
+
+    Args:
+        input_size: the number of features :math:`H_{in}` of each input step.
+        hidden_size: the number of features :math:`H_{out}` of the hidden state.
+        num_layers: number of stacked layers; layer ``k > 0`` reads the outputs of layer ``k - 1``. Default: ``1``.
+        bias: if ``False``, the layer has no ``bias_ih_l[k]``, ``bias_hh_l[k]``. Default: ``True``.
+        batch_first: if ``True``, ``input`` and ``output`` are :math:`(N, L, \cdot)` instead of
+            :math:`(L, N, \cdot)` (the states are not affected). Default: ``False``.
+        dropout: probability of dropout on the outputs of every layer except the last, in training mode.
+            Default: ``0``.
+        bidirectional: if ``True``, each layer also runs over the reversed sequence and the two outputs are
+            concatenated (:math:`D = 2`). Default: ``False``.
+
+    Inputs: input, hx
+        - **input**: :math:`(L, N, H_{in})` (:math:`(N, L, H_{in})` if ``batch_first``), :math:`(L, H_{in})` for
+          one unbatched sequence, or a :class:`~torch.nn.utils.rnn.PackedSequence` for a batch of
+          variable-length sequences.
+        - **hx**: :math:`(D \cdot \text{num\_layers}, N, H_{out})` (:math:`(D \cdot \text{num\_layers},
+          H_{out})` unbatched), the initial hidden state of every layer and direction. Zeros if not given.
+
+    Outputs: output, h_n
+        - **output**: :math:`(L, N, D \cdot H_{out})` (:math:`(N, L, D \cdot H_{out})` if ``batch_first``,
+          :math:`(L, D \cdot H_{out})` unbatched, packed if the input was): the last layer's :math:`h_t` for
+          every ``t``.
+        - **h_n**: :math:`(D \cdot \text{num\_layers}, N, H_{out})`, the final hidden state of every layer and
+          direction.
+
+    where :math:`L` is the sequence length, :math:`N` the batch size, :math:`D = 2` if ``bidirectional`` else
+    :math:`1`, :math:`H_{in}` = ``input_size`` and :math:`H_{out}` = ``hidden_size``.
+
+    Attributes:
+        weight_ih_l[k]: :math:`(3 \cdot H_{out}, H_{in})` for ``k = 0``, else
+            :math:`(3 \cdot H_{out}, D \cdot H_{out})`; the gates' rows stacked :math:`W_r | W_z | W_n`.
+        weight_hh_l[k]: :math:`(3 \cdot H_{out}, H_{out})`, stacked the same way.
+        bias_ih_l[k], bias_hh_l[k]: :math:`(3 \cdot H_{out},)`.
+        The reverse direction's parameters carry the suffix ``_reverse``. All parameters are initialised from
+        :math:`\mathcal{U}(-k, k)` with :math:`k = 1/\sqrt{H_{out}}`.
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
@@ -716,20 +796,3 @@ class GRU(_RNNBase):
     def forward(self, input: Tensor | PackedSequence, hx: Tensor | None = None
                 ) -> tuple[Tensor | PackedSequence, Tensor]:
         return super().forward(input, hx)
-
-
-_STATE_DOC = {
-    "RNN": ("hx", "``(D * num_layers, N, H_out)`` (``(D * num_layers, H_out)`` unbatched), the initial hidden "
-            "state of every layer and direction.", "h_n",
-            "``(D * num_layers, N, H_out)``, the final hidden state of every layer and direction.", "",
-            "        nonlinearity: ``'tanh'`` or ``'relu'``. Default: ``'tanh'``.\n"),
-    "LSTM": ("(h_0, c_0)", "a tuple of two ``(D * num_layers, N, H_out)`` tensors (``(D * num_layers, H_out)`` "
-             "unbatched): initial hidden and cell states.", "(h_n, c_n)",
-             "the final hidden and cell states, each ``(D * num_layers, N, H_out)``.", "4*", ""),
-    "GRU": ("hx", "``(D * num_layers, N, H_out)`` (``(D * num_layers, H_out)`` unbatched), the initial hidden "
-            "state.", "h_n", "``(D * num_layers, N, H_out)``, the final hidden state.", "3*", ""),
-}
-for _cls in (RNN, LSTM, GRU):
-    _hx, _hx_doc, _hn, _hn_doc, _gates, _extra = _STATE_DOC[_cls.__name__]
-    _cls.__doc__ = (_cls.__doc__ or "") + _LAYER_DOC.format(
-        extra_arg=_extra, hx_name=_hx, hx_doc=_hx_doc, hn_name=_hn, hn_doc=_hn_doc, gates=_gates)

@@ -19,6 +19,12 @@ Gradient norms. After ``backward()`` the total 2-norm of all parameter gradients
 holds the mean over each epoch's steps. With ``clip_grad_norm=c`` the gradients are rescaled to norm at most
 ``c`` by ``seqlib.clip_grad_norm_`` before the optimiser step (concept C09).
 
+Learning-rate schedules. ``scheduler=`` takes a ``torch.optim.lr_scheduler`` object (``OneCycleLR``, ``LambdaLR``,
+...) whose ``step()`` runs after every optimiser step, for schedules counted in steps (warm-up, one-cycle, cosine);
+``History.lr`` records the learning rate each step used (a scheduler's own state is not part of the checkpoint).
+A fixed number of steps is a loader that yields that many batches, e.g. a ``DataLoader`` with
+``RandomSampler(dataset, replacement=True, num_samples=steps * batch_size)``.
+
 Callbacks. After each epoch (training, then validation), every callback is called as
 ``callback(epoch, history, model)`` with the 1-based number of the epoch just finished. A callback that returns
 ``True`` stops training after this epoch (the others still run, and the checkpoint is still written);
@@ -63,6 +69,7 @@ class History:
         val_loss: per epoch, the mean validation loss (empty without a ``val_loader``).
         step_loss: per step, the training loss of that batch.
         grad_norm: per step, the total gradient 2-norm before clipping.
+        lr: per step, the learning rate of the optimiser's first parameter group during that step.
         epoch_grad_norm: per epoch, the mean of that epoch's ``grad_norm``.
         epoch_time: per epoch, seconds spent (training and validation).
         stopped_early: ``True`` if a callback stopped training.
@@ -72,6 +79,7 @@ class History:
     val_loss: list[float] = field(default_factory=list)
     step_loss: list[float] = field(default_factory=list)
     grad_norm: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
     epoch_grad_norm: list[float] = field(default_factory=list)
     epoch_time: list[float] = field(default_factory=list)
     stopped_early: bool = False
@@ -356,11 +364,13 @@ def fit(
     callbacks: Sequence[Callback] = (),
     progress: bool = True,
     history: History | None = None,
+    scheduler: Any = None,
 ) -> History:
     """Train ``model`` for ``epochs`` epochs and return what happened (see the module docstring for the details).
 
     Each step: ``optimizer.zero_grad()``, ``output = model(*inputs)``, ``loss = loss_fn(output, targets)``,
-    ``loss.backward()``, record the gradient norm, clip it to ``clip_grad_norm``, ``optimizer.step()``.
+    ``loss.backward()``, record the gradient norm, clip it to ``clip_grad_norm``, ``optimizer.step()``, then
+    ``scheduler.step()`` if a scheduler is given.
 
     Args:
         model: the ``nn.Module`` to train (moved to ``device``).
@@ -375,6 +385,8 @@ def fit(
         callbacks: ``callback(epoch, history, model)`` after every epoch; returning ``True`` stops training.
         progress: show a ``tqdm.auto`` progress bar (a widget in Jupyter, text in a terminal).
         history: a ``History`` to continue (e.g. ``load_checkpoint(...)["history"]``): epochs are numbered on.
+        scheduler: a learning-rate scheduler of ``optimizer`` (anything with ``step()``), stepped after every
+            optimiser step; ``None``: the learning rate stays as the optimiser has it (or as a callback sets it).
 
     Returns:
         The :class:`History`.
@@ -401,6 +413,12 @@ def fit(
                         f"but got {type(train_loader).__name__}")
     if history is not None and not isinstance(history, History):
         raise TypeError(f"history must be a History or None, but got {type(history).__name__}")
+    if scheduler is not None:
+        if not callable(getattr(scheduler, "step", None)):
+            raise TypeError("scheduler must be a learning-rate scheduler with a step() method (e.g. "
+                            f"torch.optim.lr_scheduler.OneCycleLR) or None, but got {type(scheduler).__name__}")
+        if getattr(scheduler, "optimizer", optimizer) is not optimizer:
+            raise ValueError("scheduler must schedule the optimizer passed to fit, but it was built for another one")
 
     dev = select_device(device)
     model.to(dev)
@@ -430,7 +448,10 @@ def fit(
                 norm = clip(params, clip_grad_norm)
             else:
                 norm = _grad_norm(params)
+            history.lr.append(float(optimizer.param_groups[0]["lr"]))
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
             step_loss, step_norm = float(loss.detach()), float(norm)
             history.step_loss.append(step_loss)
             history.grad_norm.append(step_norm)

@@ -262,6 +262,44 @@ def test_bad_arguments_raise_clear_errors():
         fit(model, [], F.mse_loss, opt, 1, progress=False, device="cpu")
 
 
+def test_scheduler_steps_after_every_optimiser_step():
+    """fit with a per-step schedule gives the parameters of the same loop written out, and records each step's lr."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 1))
+    ref = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 1))
+    ref.load_state_dict(model.state_dict())
+    batches = list(_loader(shuffle=False))  # 6 batches
+
+    def schedule_of(opt):
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 / (1 + step))  # lr / (1 + step)
+
+    opt = torch.optim.SGD(model.parameters(), 0.1)
+    history = fit(model, batches, F.mse_loss, opt, 2, scheduler=schedule_of(opt), progress=False, device="cpu")
+    assert history.lr == pytest.approx([0.1 / (1 + k) for k in range(12)])
+    ref_opt = torch.optim.SGD(ref.parameters(), 0.1)
+    ref_schedule = schedule_of(ref_opt)
+    for _ in range(2):
+        for x, y in batches:
+            ref_opt.zero_grad()
+            F.mse_loss(ref(x), y).backward()
+            ref_opt.step()
+            ref_schedule.step()
+    for a, b in zip(model.parameters(), ref.parameters(), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_scheduler_errors():
+    model, opt = _model_and_optimizer()
+    other = torch.optim.SGD(nn.Linear(1, 1).parameters(), 0.1)
+    with pytest.raises(TypeError, match="scheduler must be a learning-rate scheduler"):
+        fit(model, _loader(), F.mse_loss, opt, 1, scheduler="cosine", progress=False)
+    with pytest.raises(ValueError, match="scheduler must schedule the optimizer passed to fit"):
+        fit(model, _loader(), F.mse_loss, opt, 1, scheduler=torch.optim.lr_scheduler.StepLR(other, 1),
+            progress=False)
+    history = fit(model, _loader(), F.mse_loss, opt, 1, progress=False, device="cpu")
+    assert history.lr == [1e-2] * 6  # no scheduler: the optimiser's learning rate at every step
+
+
 def test_seed_everything_makes_runs_repeatable():
     def draw():
         return random.random(), float(np.random.rand()), torch.rand(2).tolist()

@@ -157,3 +157,136 @@ def test_agg_backend_and_figures_from_experiments():
     image = fig.get_axes()[0].get_images()[0]
     np.testing.assert_array_equal(np.asarray(image.get_array()), result["loss"].numpy())
     renders(fig)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# viz.diagrams
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_application_types_and_unrolled_picture():
+    fig = viz.plot_application_types()
+    axes = fig.get_axes()
+    assert [ax.get_title().split("\n")[0] for ax in axes] == ["one to one", "many to one", "one to many",
+                                                              "many to many"]
+    renders(fig)
+    ax = Figure().subplots()
+    viz.draw_unrolled(ax, 3, current=1, inputs=["a", "b", None])
+    assert sum(t.get_text() == "RNN" for t in ax.texts) == 3  # one box per step, all the same cell
+    assert {"a", "b"} <= {t.get_text() for t in ax.texts} and ax.get_xlim() == (-0.5, 2.5)
+    with pytest.raises(ValueError, match="n_steps"):
+        viz.draw_unrolled(ax, 3, inputs=["a"])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# viz.recurrent
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_unrolled_states_shows_the_states_up_to_the_step():
+    states = torch.linspace(-1, 1, 12).reshape(4, 3)  # (T, H)
+    fig = viz.plot_unrolled_states(states, ["a", "b", "c", "d"], 1, indices=[5, 6, 7, 8], scale=2.0)
+    heat = [ax for ax in fig.get_axes() if ax.get_images()][0]
+    shown = np.asarray(heat.get_images()[0].get_array().filled(np.nan))  # (H, T)
+    np.testing.assert_array_equal(shown[:, :2], states.T[:, :2].numpy())
+    assert np.isnan(shown[:, 2:]).all()  # steps after t are not computed yet
+    assert [t.get_text() for t in heat.get_xticklabels()] == ["a", "b", "c", "d"]
+    assert "W_hh × 2.00" in heat.get_title()
+    renders(fig)
+    with pytest.raises(ValueError, match="tokens must have T = 4"):
+        viz.plot_unrolled_states(states, ["a"], 0)
+    with pytest.raises(ValueError, match="step"):
+        viz.plot_unrolled_states(states, list("abcd"), 4)
+
+
+def test_lstm_gates_panels_hold_the_chosen_units():
+    g = torch.Generator().manual_seed(0)
+    gates = {name: torch.rand(5, 6, generator=g) for name in ("forget", "input", "output", "cell")}
+    c, p = torch.randn(5, 6, generator=g), torch.tensor([0.2, 0.4, 0.5, 0.7, 0.9])
+    fig = viz.plot_lstm_gates(gates, c, p, list("abcde"), [4, 1], text="a b c d e")
+    panels = [ax for ax in fig.get_axes() if ax.get_images() and ax.get_title(loc="left")]
+    for ax, values in zip(panels, [gates["forget"], gates["input"], gates["output"], c], strict=True):
+        np.testing.assert_array_equal(np.asarray(ax.get_images()[0].get_array()), values[:, [4, 1]].T.numpy())
+    (verdict,) = [ax for ax in fig.get_axes() if lines_with_data(ax)]
+    np.testing.assert_allclose(lines_with_data(verdict)[0].get_ydata(), p.numpy())
+    assert "positive" in fig.get_suptitle()
+    renders(fig)
+    with pytest.raises(ValueError, match="T = len"):
+        viz.plot_lstm_gates(gates, c, p, list("abc"), [0])
+
+
+def test_gradient_flow_curves_and_clipping_bars():
+    norms = 10.0 ** -torch.arange(6, 0, -1, dtype=torch.float64)  # (T,): growing towards the end
+    fig = viz.plot_gradient_flow(norms, grad_norm=4.0, clipped_norm=1.0, max_norm=1.0, radius=0.5, label="RNN")
+    left, right = fig.get_axes()
+    got, ref, clipped = lines_with_data(left)
+    np.testing.assert_array_equal(got.get_ydata(), norms.numpy())
+    np.testing.assert_allclose(ref.get_ydata(), norms[-1].item() * 0.5 ** (5 - np.arange(6)))  # rho^(T-1-t)
+    np.testing.assert_allclose(clipped.get_ydata(), norms.numpy() / 4)  # the same direction, scaled by 1/4
+    assert [bar.get_height() for bar in right.patches] == [4.0, 1.0]
+    assert left.get_yscale() == right.get_yscale() == "log" and left.get_title().startswith("RNN:")
+    renders(fig)
+    fig = viz.plot_gradient_flow(norms, grad_norm=4.0, clipped_norm=4.0, cell_norms=norms * 2)
+    assert len(lines_with_data(fig.get_axes()[0])) == 2  # h and c, no reference, nothing clipped
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# viz.attention
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_attention_steps_four_panels_with_their_numbers():
+    scores = torch.tensor([[1.0, 2.0], [0.5, -1.0]], dtype=torch.float64)
+    masked = torch.tensor([[1.0, -math.inf], [0.5, -1.0]], dtype=torch.float64)
+    weights = torch.softmax(masked, dim=-1)
+    output = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype=torch.float64)
+    fig = viz.plot_attention_steps(["x", "y"], scores, masked, weights, output, causal=True, temperature=0.5)
+    axes = fig.get_axes()
+    assert len(axes) == 4
+    for ax, matrix in zip(axes, [scores, masked, weights, output], strict=True):
+        shown = np.asarray(ax.get_images()[0].get_array().filled(np.nan))
+        finite = torch.isfinite(matrix).numpy()
+        np.testing.assert_array_equal(shown[finite], matrix.numpy()[finite])
+        assert np.isnan(shown[~finite]).all()  # -inf is drawn as the background
+    assert "−∞" in {t.get_text() for t in axes[1].texts} and "(causal)" in axes[1].get_title()
+    assert "0.50" in axes[2].get_title() and len(axes[3].get_xticklabels()) == 3
+    renders(fig)
+
+
+def test_positional_encoding_multihead_and_next_token_figures():
+    from seqlib.positional import sinusoidal_table
+
+    pe = sinusoidal_table(20, 8)
+    fig = viz.plot_positional_encoding(pe, 5, pe @ pe[5])
+    np.testing.assert_array_equal(np.asarray(fig.get_axes()[0].get_images()[0].get_array()), pe.numpy())
+    np.testing.assert_allclose(lines_with_data(fig.get_axes()[2])[0].get_ydata(), (pe @ pe[5]).numpy())
+    renders(fig)
+
+    heads = torch.softmax(torch.randn(3, 4, 4, generator=torch.Generator().manual_seed(0)), dim=-1)  # (h, T, T)
+    fig = viz.plot_multihead(heads.mean(0), heads, ["a", " ", "b", "\n"], layer=1, head=-1)
+    big, *small = fig.get_axes()
+    np.testing.assert_array_equal(np.asarray(big.get_images()[0].get_array()), heads.mean(0).numpy())
+    assert len(small) == 3 and [t.get_text() for t in big.get_xticklabels()] == ["a", "␣", "b", "↵"]
+    renders(fig)
+
+    p_model = torch.tensor([0.1, 0.6, 0.3])
+    p_sample = torch.tensor([0.0, 0.8, 0.2])
+    fig = viz.plot_next_token(p_model, p_sample, ["a", " ", "c"], temperature=0.5, top_k=2, context="xyz", shown=2)
+    (ax,) = fig.get_axes()
+    heights = [bar.get_height() for bar in ax.patches]
+    np.testing.assert_allclose(heights, [0.6, 0.3, 0.8, 0.2])  # the model's two likeliest, then the sampled ones
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["␣", "c"] and "'xyz'" in ax.get_title()
+    renders(fig)
+    with pytest.raises(ValueError, match="V = len"):
+        viz.plot_next_token(p_model, p_sample, ["a"], temperature=1.0, top_k=None)
+
+
+def test_package_table_is_complete():
+    import importlib
+    import pkgutil
+
+    modules = {m.name for m in pkgutil.iter_modules(viz.__path__)}
+    assert modules == viz._SUBMODULES
+    for name, module in viz._EXPORTS.items():
+        assert getattr(importlib.import_module(f"seqlib.viz.{module}"), name) is getattr(viz, name)
+        assert name in importlib.import_module(f"seqlib.viz.{module}").__all__

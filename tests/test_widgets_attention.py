@@ -1,7 +1,8 @@
 """The Part 3 demo widgets: every control changes what is shown, and what is shown is the right maths.
 
 The references are computed here, independently of seqlib (torch's fused attention, the sinusoid formula, a
-greedy decoding loop), and compared with the numbers behind the widget's picture (``w.last_data``).
+greedy decoding loop), and compared with the numbers behind the widget's picture (``w.last_data``). The tables
+and texts are the tests' own.
 """
 
 from __future__ import annotations
@@ -15,13 +16,11 @@ import torch.nn.functional as F
 pytestmark = pytest.mark.part3
 
 widgets_attention = pytest.importorskip("seqlib.widgets.attention")
-from seqlib.widgets.attention import (  # noqa: E402
-    SLIDE_K,
-    SLIDE_Q,
-    SLIDE_V,
-    attention_demo,
-    positional_encoding_demo,
-)
+from seqlib.widgets.attention import attention_demo, positional_encoding_demo  # noqa: E402
+
+TOKENS = ["one", "two", "three", "four", "five"]
+Q, K, V = (torch.randn(5, d, generator=torch.Generator().manual_seed(s), dtype=torch.float64)
+           for s, d in ((1, 4), (2, 4), (3, 3)))  # (L, d_k), (L, d_k), (L, d_v)
 
 
 def shown(w):
@@ -44,38 +43,55 @@ def changes_picture(w, name, value):
 
 
 def reference_attention(L, scale, causal, tau):
-    Q, K, V = SLIDE_Q[:L], SLIDE_K[:L], SLIDE_V[:L]
+    q, k, v = Q[:L], K[:L], V[:L]
     mask = torch.ones(L, L, dtype=torch.bool).tril() if causal else None  # True = may attend (torch's SDPA)
-    s = (1 / math.sqrt(Q.shape[-1]) if scale else 1.0) / tau
-    out = F.scaled_dot_product_attention(Q, K, V, attn_mask=mask, scale=s)
-    scores = Q @ K.T * s
+    s = (1 / math.sqrt(q.shape[-1]) if scale else 1.0) / tau
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=s)
+    scores = q @ k.T * s
     if causal:
         scores = scores.masked_fill(~mask, float("-inf"))
     return torch.softmax(scores, dim=-1), out
 
 
-def test_attention_demo_reproduces_the_slides_table():
-    w = attention_demo()
+def demo():
+    return attention_demo(Q, K, V, TOKENS, lengths=(3, 5))
+
+
+def test_attention_demo_shows_the_tables_it_is_given():
+    w = demo()
     assert set(w.controls) == {"sentence", "scale", "causal", "temperature"}
+    assert list(w.controls["sentence"].options) == ["one two three", "one two three four five"]
     d = w.last_data
-    assert d["tokens"] == ["Hello", "how", "are"]
-    # the slides' scaled score matrix for "Hello how are"
-    slide = torch.tensor([[1.5, 1.4, 1.9], [1.8, 1.3, 2.0], [2.4, 2.0, 2.5]], dtype=torch.float64)
-    torch.testing.assert_close(d["scores"], slide)
-    torch.testing.assert_close(d["Q"][0], torch.tensor([1.0, 1.5, 0.6, 0.2], dtype=torch.float64))
-    torch.testing.assert_close(d["V"][2], torch.tensor([0.3, 0.7, 0.5, 2.0], dtype=torch.float64))
+    assert d["tokens"] == ["one", "two", "three"]
+    torch.testing.assert_close(d["scores"], Q[:3] @ K[:3].T / 2)  # sqrt(d_k) = 2
+    torch.testing.assert_close(d["Q"], Q[:3])
+    torch.testing.assert_close(d["V"], V[:3])
     weights, out = reference_attention(3, True, False, 1.0)
     torch.testing.assert_close(d["weights"], weights)
     torch.testing.assert_close(d["output"], out)
     assert w.png.startswith(b"\x89PNG")
+    assert attention_demo(Q, K, V, TOKENS).last_data["tokens"] == TOKENS  # default: all tokens
+
+
+def test_attention_demo_needs_its_tables():
+    with pytest.raises(TypeError, match=r"attention_demo\(Q, K, V, tokens\)"):
+        attention_demo()
+    with pytest.raises(ValueError, match="L = len"):
+        attention_demo(Q, K, V, TOKENS[:4])
+    with pytest.raises(ValueError, match=r"values.*\(L, d_v\)"):
+        attention_demo(Q, K, V[0], TOKENS)
+    with pytest.raises(TypeError, match="tokens"):
+        attention_demo(Q, K, V, "one two three four five")
+    with pytest.raises(ValueError, match="lengths"):
+        attention_demo(Q, K, V, TOKENS, lengths=(0, 9))
 
 
 @pytest.fixture(scope="module")
 def shared_demo():
-    return attention_demo()
+    return demo()
 
 
-@pytest.mark.parametrize("sentence", ["Hello how are", "Hello how are you"])
+@pytest.mark.parametrize("sentence", ["one two three", "one two three four five"])
 @pytest.mark.parametrize("scale", [True, False])
 @pytest.mark.parametrize("causal", [True, False])
 def test_attention_demo_matches_torch(shared_demo, sentence, scale, causal):
@@ -98,17 +114,17 @@ def test_attention_demo_matches_torch(shared_demo, sentence, scale, causal):
 
 
 def test_attention_demo_every_control_changes_the_picture():
-    w = attention_demo()
+    w = demo()
     s0 = w.last_data["scores"].clone()
     assert changes_picture(w, "scale", False)
     torch.testing.assert_close(w.last_data["scores"], 2 * s0)  # sqrt(d_k) = 2
     assert changes_picture(w, "causal", True)
-    assert w.last_data["weights"][0].tolist() == [1.0, 0.0, 0.0]  # "Hello" sees only itself
+    assert w.last_data["weights"][0].tolist() == [1.0, 0.0, 0.0]  # the first token sees only itself
     top = float(w.last_data["weights"][2].max())
     assert changes_picture(w, "temperature", 0.2)
     assert float(w.last_data["weights"][2].max()) > top  # lower temperature sharpens
-    assert changes_picture(w, "sentence", "Hello how are you")
-    assert w.last_data["weights"].shape == (4, 4)
+    assert changes_picture(w, "sentence", "one two three four five")
+    assert w.last_data["weights"].shape == (5, 5)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -116,22 +132,16 @@ def test_attention_demo_every_control_changes_the_picture():
 # ------------------------------------------------------------------------------------------------------------------
 
 
-def sinusoids(max_len, d_model):
-    pe = torch.empty(max_len, d_model, dtype=torch.float64)
-    for pos in range(max_len):
-        for j in range(d_model):
-            angle = pos / 10000 ** ((j - j % 2) / d_model)
-            pe[pos, j] = math.sin(angle) if j % 2 == 0 else math.cos(angle)
-    return pe
+def test_positional_encoding_demo_shows_the_table():
+    """The demo shows the library's one table (tests/test_positional.py checks it against the formula)."""
+    from seqlib.positional import sinusoidal_table
 
-
-def test_positional_encoding_demo_shows_the_formula():
     w = positional_encoding_demo()
     with w.hold():
         w.controls["d_model"].value = 16
         w.controls["max_len"].value = 30
     d = w.last_data
-    ref = sinusoids(30, 16)
+    ref = sinusoidal_table(30, 16, dtype=torch.float64)
     torch.testing.assert_close(d["pe"].double(), ref, atol=1e-6, rtol=0)
     p = d["position"]
     torch.testing.assert_close(d["dots"].double(), ref @ ref[p], atol=1e-5, rtol=0)
@@ -197,6 +207,8 @@ def test_multihead_demo_shows_the_models_attention(tiny_lm):
                                                                  return_attention=True)[1][0][0].mean(0))
     with pytest.raises(ValueError, match="layer"):
         multihead_demo(model, "the cat", tokenizer=tok, layer=2)
+    with pytest.raises(TypeError, match="text is required"):
+        multihead_demo(model, tokenizer=tok)
 
 
 def test_sampling_demo_controls_and_determinism(tiny_lm):
@@ -246,10 +258,10 @@ def test_sampling_with_top_k_1_is_greedy(tiny_lm):
 
 @pytest.mark.slow
 def test_default_model_widgets():
+    from seqlib.models import CHAR_LM_CONFIG, char_lm
     from seqlib.widgets import multihead_demo, sampling_demo
-    from seqlib.widgets.attention import CHAR_LM_CONFIG, default_char_lm
 
-    model, tok = default_char_lm()
+    model, tok = char_lm()
     assert model.training is False
     w = multihead_demo()
     assert w.last_data["all_heads"].shape[0] == CHAR_LM_CONFIG["nhead"]

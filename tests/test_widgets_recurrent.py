@@ -12,22 +12,15 @@ import pytest
 import torch
 
 from seqlib import cache
-from seqlib.widgets.recurrent import (
-    FOOD_BAD,
-    FOOD_GOOD,
-    DemoWidget,
-    SentimentLSTM,
-    application_types_figure,
-    draw_unrolled,
-    gradient_flow_demo,
-    lstm_gates_demo,
-    rnn_unroll_demo,
-)
+from seqlib.models import SentimentLSTM
+from seqlib.widgets.recurrent import gradient_flow_demo, lstm_gates_demo, rnn_unroll_demo
+from seqlib.widgets.shell import DemoWidget
 
 pytestmark = [pytest.mark.part1]
 
-
-
+GOOD = "The food was good, not bad at all."
+BAD = "The food was bad, not good at all."
+CORPUS = [GOOD, BAD, "I grew up in Germany and I still speak fluent German.", "hallo wie geht's"]
 
 # ------------------------------------------------------------------------------------------------ rnn_unroll_demo
 def _torch_states(cell, inputs: torch.Tensor) -> torch.Tensor:
@@ -43,7 +36,7 @@ def _torch_states(cell, inputs: torch.Tensor) -> torch.Tensor:
 
 
 def test_unroll_states_are_torch_rnn_states_and_step_moves_the_highlight():
-    w = rnn_unroll_demo()
+    w = rnn_unroll_demo(CORPUS)
     assert isinstance(w, DemoWidget) and set(w.controls) == {"text", "step", "scale"}
     d = w.last_data
     assert d["states"].shape == (len(d["tokens"]), 6) and d["step"] == 0
@@ -58,7 +51,7 @@ def test_unroll_states_are_torch_rnn_states_and_step_moves_the_highlight():
 
 
 def test_unroll_text_changes_tokens_and_step_range():
-    w = rnn_unroll_demo()
+    w = rnn_unroll_demo(CORPUS)
     w.controls["step"].value = 8
     before = w.png
     w.controls["text"].value = "I grew up in Germany"
@@ -78,14 +71,14 @@ def test_unroll_text_changes_tokens_and_step_range():
 
 def test_unroll_scale_zero_removes_memory():
     """With W_hh scaled to 0, h_t = tanh(W_ih x_t + b) depends on the current word only."""
-    w = rnn_unroll_demo()
+    w = rnn_unroll_demo(CORPUS)
     w.controls["step"].value = w.controls["step"].max
     before = w.png
     w.controls["scale"].value = 0.0
     assert w.png != before
     assert torch.count_nonzero(w.last_data["cell"].weight_hh) == 0
     last_a = w.last_data["states"][-1]
-    w.controls["text"].value = "The food was bad, not good at all."  # the same last token "."
+    w.controls["text"].value = BAD  # the same last token "."
     torch.testing.assert_close(w.last_data["states"][-1], last_a)
     w.controls["scale"].value = 1.0
     assert not torch.allclose(w.last_data["states"][-1], last_a)
@@ -191,7 +184,7 @@ def test_clip_rescales_the_total_gradient():
 def small_lstm():
     from seqlib import WordTokenizer
 
-    tok = WordTokenizer([FOOD_GOOD, FOOD_BAD, "The movie was great."], lowercase=True)
+    tok = WordTokenizer([GOOD, BAD, "The movie was great."], lowercase=True)
     torch.manual_seed(0)
     return SentimentLSTM(len(tok), 2, embedding_dim=5, hidden_dim=6, padding_idx=tok.vocab.pad_index).eval(), tok
 
@@ -211,7 +204,7 @@ def _torch_lstm_steps(model, idx: list[int]) -> tuple[torch.Tensor, torch.Tensor
 
 def test_gates_match_torch_lstm(small_lstm):
     model, tok = small_lstm
-    w = lstm_gates_demo(model, tok, units=3)
+    w = lstm_gates_demo(model, tok, sentences=[GOOD], units=3)
     d = w.last_data
     h, c = _torch_lstm_steps(model, d["indices"])
     torch.testing.assert_close(d["h"], h)
@@ -230,11 +223,11 @@ def test_gates_match_torch_lstm(small_lstm):
 
 def test_gates_controls_change_the_figure(small_lstm):
     model, tok = small_lstm
-    w = lstm_gates_demo(model, tok, sentences=[FOOD_GOOD, FOOD_BAD], units=3)
+    w = lstm_gates_demo(model, tok, sentences=[GOOD, BAD], units=3)
     assert len(w.last_data["units"]) == 3
     png = w.png
-    w.controls["sentence"].value = FOOD_BAD
-    assert w.controls["text"].value == FOOD_BAD
+    w.controls["sentence"].value = BAD
+    assert w.controls["text"].value == BAD
     assert w.last_data["tokens"][3] == "bad" and w.png != png
     png = w.png
     w.controls["units"].value = 5
@@ -247,9 +240,22 @@ def test_gates_controls_change_the_figure(small_lstm):
 def test_gates_demo_checks_its_arguments(small_lstm):
     model, tok = small_lstm
     with pytest.raises(TypeError, match="tokenizer"):
-        lstm_gates_demo(model)
+        lstm_gates_demo(model, sentences=[GOOD])
     with pytest.raises(TypeError, match=r"\.lstm"):
-        lstm_gates_demo(torch.nn.Linear(2, 2), tok)
+        lstm_gates_demo(torch.nn.Linear(2, 2), tok, sentences=[GOOD])
+    with pytest.raises(TypeError, match="sentences must be a non-empty list of sentences"):
+        lstm_gates_demo(model, tok)
+    with pytest.raises(TypeError, match="sentences"):
+        lstm_gates_demo(model, tok, sentences=GOOD)  # one string, not a list of them
+
+
+def test_unroll_demo_needs_a_corpus():
+    with pytest.raises(TypeError, match="corpus must be a non-empty list of sentences"):
+        rnn_unroll_demo()
+    with pytest.raises(TypeError, match="corpus"):
+        rnn_unroll_demo([])
+    w = rnn_unroll_demo(CORPUS, text="hallo wie geht's")
+    assert w.last_data["tokens"] == ["hallo", "wie", "geht's"]
 
 
 @pytest.mark.slow
@@ -257,10 +263,10 @@ def test_gates_demo_checks_its_arguments(small_lstm):
 def test_default_gates_demo_trains_once_and_reads_negation(tmp_path, monkeypatch):
     """With model=None the demo trains a small sentiment LSTM once, caches it, and gets the lecture's pair right."""
     monkeypatch.setenv("SEQLIB_CACHE", str(tmp_path))
-    w = lstm_gates_demo()
+    w = lstm_gates_demo(sentences=[GOOD, BAD])
     assert (tmp_path / "models" / "sentiment_lstm_v2.pt").exists()
     assert w.last_data["prediction"] == "positive"
-    w.controls["sentence"].value = FOOD_BAD
+    w.controls["sentence"].value = BAD
     assert w.last_data["prediction"] == "negative"
     calls = []
     cache._MEMORY.clear()  # read the file, not the copy kept in memory
@@ -269,59 +275,3 @@ def test_default_gates_demo_trains_once_and_reads_negation(tmp_path, monkeypatch
     assert calls == []  # loaded, not trained again
     for (name, a), b in zip(again.state_dict().items(), w.model.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, msg=name)
-
-
-# ------------------------------------------------------------------------------------------------ cached_model
-def test_cached_model_trains_once_and_reloads(tmp_path):
-    calls = []
-
-    def build():
-        return torch.nn.Linear(3, 2)
-
-    def train(model):
-        calls.append(1)
-        with torch.no_grad():
-            model.weight.fill_(0.5)
-
-    first = cache.cached_model("lin", build, train, folder=tmp_path)
-    assert calls == [1] and not first.training
-    second = cache.cached_model("lin", build, train, folder=tmp_path)
-    assert calls == [1]
-    torch.testing.assert_close(second.weight, torch.full((2, 3), 0.5))
-    cache.cached_model("lin", build, train, folder=tmp_path, retrain=True)
-    assert calls == [1, 1]
-
-
-def test_cached_model_retrains_when_the_architecture_changes(tmp_path):
-    calls = []
-    cache.cached_model("net", lambda: torch.nn.Linear(3, 2), lambda m: calls.append("a"), folder=tmp_path)
-    cache.cached_model("net", lambda: torch.nn.Linear(4, 2), lambda m: calls.append("b"), folder=tmp_path)
-    assert calls == ["a", "b"]
-    (tmp_path / "net.pt").write_bytes(b"not a checkpoint")
-    cache._MEMORY.clear()
-    cache.cached_model("net", lambda: torch.nn.Linear(4, 2), lambda m: calls.append("c"), folder=tmp_path)
-    assert calls == ["a", "b", "c"]
-
-
-def test_cached_model_checks_its_arguments(tmp_path):
-    with pytest.raises(ValueError, match="name"):
-        cache.cached_model("../evil", lambda: torch.nn.Linear(1, 1), lambda m: None, folder=tmp_path)
-    with pytest.raises(TypeError, match="build_fn"):
-        cache.cached_model("x", None, lambda m: None, folder=tmp_path)
-    with pytest.raises(TypeError, match="nn.Module"):
-        cache.cached_model("x", lambda: 3, lambda m: None, folder=tmp_path)
-
-
-# ------------------------------------------------------------------------------------------------ static figures
-def test_application_types_and_unrolled_picture():
-    fig = application_types_figure()
-    axes = fig.get_axes()
-    assert [ax.get_title().split("\n")[0] for ax in axes] == ["one to one", "many to one", "one to many",
-                                                              "many to many"]
-    from matplotlib.figure import Figure
-
-    ax = Figure().subplots()
-    draw_unrolled(ax, 3, current=1)
-    assert sum(t.get_text() == "RNN" for t in ax.texts) == 3  # one box per step, all the same cell
-    with pytest.raises(ValueError, match="n_steps"):
-        draw_unrolled(ax, 3, inputs=["a"])

@@ -4,10 +4,16 @@ Every function takes plain data (tensors, arrays or lists), draws it on a new :c
 and returns the figure. Nothing here calls ``plt.show()`` or touches pyplot's list of open figures, so the
 functions work the same in a notebook (the figure displays when it is the value of a cell), in a script
 (``fig.savefig(...)``), on a headless server and inside a widget. The maths that produces the data lives in the
-rest of seqlib; the widgets of :mod:`seqlib.widgets` draw with these functions.
+rest of seqlib; the widgets of :mod:`seqlib.widgets` compute their numbers there and draw with these functions.
 
 =================  ==========================================================================================
+``diagrams``       the RNN unfolded in time (``draw_unrolled``, on an ``Axes`` you pass), the four application
+                   types (``plot_application_types``) (C02, C03, C07)
+``recurrent``      hidden states over a sentence, LSTM gates and cell state, gradient flow through time with
+                   clipping: the figures of the recurrent demos (C03, C08-C12, C14)
 ``gradients``      gradient norms through time, Jacobian heatmaps, the clipping landscape, loss curves (C07-C12)
+``attention``      attention step by step, positional encodings, multi-head attention, next-token distributions:
+                   the figures of the attention demos (C20-C23, C28)
 =================  ==========================================================================================
 
 Importing ``seqlib.viz`` imports matplotlib only when a function is first used; ``import seqlib`` never does.
@@ -15,27 +21,26 @@ Importing ``seqlib.viz`` imports matplotlib only when a function is first used; 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from .._lazy import lazy_attributes
 
 # public name -> module of seqlib.viz that defines it
 _EXPORTS: dict[str, str] = {
+    "draw_unrolled": "diagrams",
+    "plot_application_types": "diagrams",
+    "plot_unrolled_states": "recurrent",
+    "plot_lstm_gates": "recurrent",
+    "plot_gradient_flow": "recurrent",
     "plot_gradient_norms": "gradients",
     "plot_jacobian_heatmap": "gradients",
     "plot_clipping_landscape": "gradients",
     "plot_loss_curves": "gradients",
+    "plot_attention_steps": "attention",
+    "plot_positional_encoding": "attention",
+    "plot_multihead": "attention",
+    "plot_next_token": "attention",
 }
+_SUBMODULES = {"diagrams", "recurrent", "gradients", "attention"}
 
 __all__ = list(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'seqlib.viz' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_attributes(__name__, globals(), _EXPORTS, _SUBMODULES)

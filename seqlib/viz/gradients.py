@@ -4,7 +4,7 @@ Every function takes plain data (tensors, arrays or lists; a dict ``{label: valu
 it on a new :class:`matplotlib.figure.Figure` and returns the figure. Nothing here calls ``plt.show()`` or touches
 pyplot's list of open figures, so the functions work the same in a notebook (the figure displays when it is the
 value of a cell), in a script (``fig.savefig(...)``) and on a headless server. The data typically comes from
-:mod:`seqlib.bptt` or :mod:`seqlib.experiments`::
+:mod:`seqlib.gradflow` or :mod:`seqlib.experiments`::
 
     from seqlib import experiments, viz
     viz.plot_gradient_norms(experiments.vanishing_exploding()["norms"])
@@ -26,12 +26,17 @@ __all__ = ["plot_gradient_norms", "plot_jacobian_heatmap", "plot_clipping_landsc
 ArrayLike = object  # a torch.Tensor, a numpy array or a sequence of numbers
 
 
-def _array(name: str, values: ArrayLike, ndim: int) -> np.ndarray:
-    """``values`` as a float numpy array with ``ndim`` dimensions (tensors are detached and moved to the CPU)."""
+def _array(name: str, values: ArrayLike, ndim: int, dtype: type | None = float) -> np.ndarray:
+    """``values`` as a numpy array with ``ndim`` dimensions (tensors are detached and moved to the CPU).
+
+    ``dtype=None`` keeps a tensor's or an array's floating-point type (matplotlib colours float32 data in float32).
+    """
     if hasattr(values, "detach"):
         values = values.detach().cpu().numpy()  # type: ignore[union-attr]
     try:
-        array = np.asarray(values, dtype=float)
+        array = np.asarray(values, dtype=dtype)
+        if not np.issubdtype(array.dtype, np.floating):
+            array = array.astype(float)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be numbers (a tensor, an array or a list), "
                         f"but got {type(values).__name__}") from None
