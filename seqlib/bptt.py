@@ -24,10 +24,8 @@ Vectors are rows, so :math:`W x_t` is written ``x[t] @ w_ih.T``.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import Tensor
@@ -572,23 +570,3 @@ def gru_backward(
         dh_next = torch.zeros_like(dh) if cut else dh * z + d_rec @ w_hh  # (N, H): direct path + the gates
     g.dh0 = dh_next  # dL/dh_{-1}
     return _keep(g, need, cache.has_b_ih, cache.has_b_hh)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Names that moved: the fast path to seqlib.bptt_fast, the measurements to seqlib.gradflow. The course's
-# grading guards still look them up here; they stay reachable under their old names until the guards move.
-# ----------------------------------------------------------------------------------------------------------
-
-_MOVED = {
-    "rnn_sequence": "bptt_fast",
-    "lstm_sequence": "bptt_fast",
-    "gru_sequence": "bptt_fast",
-    "gradient_norms": "gradflow",
-    "jacobian_norms": "gradflow",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED:
-        return getattr(importlib.import_module(f".{_MOVED[name]}", __package__), name)
-    raise AttributeError(f"module 'seqlib.bptt' has no attribute {name!r}")

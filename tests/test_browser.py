@@ -121,11 +121,17 @@ def test_lecture_widget_in_chromium(lab):
             page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(base)
                        or route.request.url.startswith(("data:", "blob:")) else route.abort())
             page.goto(f"{base}/lab/tree/{LECTURE}?reset&token={token}", wait_until="domcontentloaded")
-            cell = page.locator(".jp-CodeCell").filter(has_text="attention_demo()").first
+            cell = page.locator(".jp-CodeCell").filter(has_text="attention_demo(").first
             cell.wait_for(state="visible", timeout=45_000)
             wait_idle(page)
+            # the demo attends over the lecture's slide tables: run the imports and the cell that defines them
+            for text in ("import seqlib", "SLIDE_K = "):
+                setup = page.locator(".jp-CodeCell").filter(has_text=text).first
+                setup.locator(".cm-content").first.click()
+                page.keyboard.press("Shift+Enter")
+                wait_idle(page)
 
-            # run the demo cell (it imports what it needs), wait for the figure
+            # run the demo cell, wait for the figure
             cell.locator(".cm-content").first.click()
             page.keyboard.press("Shift+Enter")
             figure = cell.locator(".jp-OutputArea-output img").first

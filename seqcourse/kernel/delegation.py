@@ -55,7 +55,12 @@ _RECURRENT = ("torch.nn.RNN", "torch.nn.RNNCell", "torch.nn.GRU", "torch.nn.GRUC
               "torch.lstm", "torch.lstm_cell", "torch.gru", "torch.gru_cell", "seqlib.rnn.RNN", "seqlib.rnn.RNNCell",
               "seqlib.rnn.LSTM", "seqlib.rnn.LSTMCell", "seqlib.rnn.GRU", "seqlib.rnn.GRUCell",
               "seqlib.rnn.rnn_sequence", "seqlib.rnn.lstm_sequence", "seqlib.rnn.gru_sequence",
-              "seqlib.bptt.rnn_sequence", "seqlib.bptt.lstm_sequence", "seqlib.bptt.gru_sequence")
+              "seqlib.bptt_fast.rnn_sequence", "seqlib.bptt_fast.lstm_sequence", "seqlib.bptt_fast.gru_sequence")
+_BPTT = ("seqlib.bptt.rnn_forward", "seqlib.bptt.rnn_backward", "seqlib.bptt.lstm_forward", "seqlib.bptt.lstm_backward",
+         "seqlib.bptt.gru_forward", "seqlib.bptt.gru_backward", "seqlib.bptt_fast.rnn_forward",
+         "seqlib.bptt_fast.rnn_backward", "seqlib.bptt_fast.lstm_forward", "seqlib.bptt_fast.lstm_backward",
+         "seqlib.bptt_fast.gru_forward", "seqlib.bptt_fast.gru_backward", "seqlib.gradflow.gradient_norms",
+         "seqlib.gradflow.jacobian_norms", "seqlib.gradflow.cell_state_norms")
 _RECURRENT_NAMES = {"RNN", "RNNCell", "GRU", "GRUCell", "LSTM", "LSTMCell", "rnn_tanh", "rnn_tanh_cell", "rnn_relu",
                     "rnn_relu_cell", "lstm_cell", "gru_cell", "_VF", "rnn_sequence", "lstm_sequence", "gru_sequence"}
 _ATTENTION = ("torch.nn.functional.scaled_dot_product_attention", "torch._C._nn.scaled_dot_product_attention",
@@ -79,9 +84,9 @@ TASKS: dict[str, Guard] = {
                        ("torch.nn.Embedding", "torch.nn.functional.embedding", "torch.embedding",
                         "seqlib.embedding.Embedding"), frozenset({"Embedding", "embedding_bag"})),
     "bptt": Guard("compute the gradients by hand, step by step backwards through time",
-                  ("torch.Tensor.backward", "torch.autograd.grad", "torch.autograd.backward", *_RECURRENT,
-                   "seqlib.bptt.gradient_norms", "seqlib.bptt.jacobian_norms"),
-                  frozenset({"backward", "autograd", "gradient_norms", "jacobian_norms", *_RECURRENT_NAMES})),
+                  ("torch.Tensor.backward", "torch.autograd.grad", "torch.autograd.backward", *_RECURRENT, *_BPTT),
+                  frozenset({"backward", "autograd", "gradient_norms", "jacobian_norms", "cell_state_norms",
+                             "rnn_backward", "lstm_backward", "gru_backward", *_RECURRENT_NAMES})),
     "clip": Guard("compute the total norm and the clipping coefficient yourself",
                   ("torch.nn.utils.clip_grad_norm_", "torch.nn.utils.clip_grad.clip_grad_norm_",
                    "torch.nn.utils.get_total_norm", "torch.nn.utils.clip_grads_with_norm_",
