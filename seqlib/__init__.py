@@ -18,6 +18,10 @@ Modules, one concept each:
 ``positional``       ``PositionalEncoding``
 ``transformer``      encoder/decoder layers and stacks, ``Transformer``
 ``lm``               ``TransformerLM``, ``RNNLM``, ``Seq2Seq``
+``spiking``          ``spike`` with surrogate gradients, ``LIFCell``, ``LIF``, ``LeakyReadout``
+``spike_coding``     rate, latency and delta spike encoders and their decoders
+``stdp``             the STDP window, trace-based STDP, a winner-take-all layer that learns with it
+``neuromorphic``     synaptic operations vs multiply-adds, firing sparsity, spiking net vs GRU
 ``data``, ``train``  offline datasets and a training loop
 ``viz``, ``widgets`` matplotlib figures and ipywidgets demos (imported only when asked for)
 ===================  =========================================================================
@@ -67,7 +71,8 @@ _EXPORTS: dict[str, str] = {
     "Seq2Seq": "lm",
 }
 _SUBMODULES = {"bptt", "clip", "data", "train", "viz", "widgets", "attention", "rnn", "vocab", "embedding",
-               "normalization", "positional", "transformer", "lm", "experiments", "pretrained"}
+               "normalization", "positional", "transformer", "lm", "experiments", "pretrained",
+               "spiking", "spike_coding", "stdp", "neuromorphic"}
 
 __all__ = ["__version__", *_EXPORTS]
 

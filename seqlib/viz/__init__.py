@@ -8,6 +8,7 @@ rest of seqlib; the widgets of :mod:`seqlib.widgets` draw with these functions.
 
 =================  ==========================================================================================
 ``gradients``      gradient norms through time, Jacobian heatmaps, the clipping landscape, loss curves (C07-C12)
+``spiking``        raster plots, membrane traces, the STDP window, learned STDP features (C33-C35)
 =================  ==========================================================================================
 
 Importing ``seqlib.viz`` imports matplotlib only when a function is first used; ``import seqlib`` never does.
@@ -24,6 +25,10 @@ _EXPORTS: dict[str, str] = {
     "plot_jacobian_heatmap": "gradients",
     "plot_clipping_landscape": "gradients",
     "plot_loss_curves": "gradients",
+    "plot_raster": "spiking",
+    "plot_membrane": "spiking",
+    "plot_stdp_window": "spiking",
+    "plot_stdp_features": "spiking",
 }
 
 __all__ = list(_EXPORTS)
