@@ -388,6 +388,9 @@ class LIF(_LIFBase):
         input_size, hidden_size, beta, threshold, reset, recurrent, learn_beta, surrogate, slope, bias,
         detach_reset: as :class:`LIFCell`.
         batch_first: if ``True``, input and outputs are ``(N, L, ...)``. Default: ``False``.
+        fast: if ``True``, run :func:`seqlib.spiking_bptt.lif_sequence_bptt` (backpropagation through time written
+            out by hand; the same numbers, faster); if ``False``, the plain loop :func:`lif_sequence` differentiated
+            by autograd. Default: ``True``.
 
     Inputs: input, (s_0, u_0)
         - **input**: ``(L, N, H_in)``, ``(N, L, H_in)`` with ``batch_first``, or unbatched ``(L, H_in)``.
@@ -402,11 +405,12 @@ class LIF(_LIFBase):
     def __init__(self, input_size: int, hidden_size: int, beta: float | Tensor = 0.9, threshold: float = 1.0,
                  reset: str = "subtract", recurrent: bool = True, learn_beta: bool = False,
                  surrogate: str = "fast_sigmoid", slope: float | None = None, bias: bool = True,
-                 batch_first: bool = False, detach_reset: bool = True, device: torch.device | str | None = None,
-                 dtype: torch.dtype | None = None) -> None:
+                 batch_first: bool = False, detach_reset: bool = True, fast: bool = True,
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
         super().__init__(input_size, hidden_size, beta, threshold, reset, recurrent, learn_beta, surrogate, slope,
                          bias, detach_reset, device, dtype)
         self.batch_first = check_bool("batch_first", batch_first)
+        self.fast = check_bool("fast", fast)
 
     def forward(self, input: Tensor, hx: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
         batched_shape = "(N, L, H_in)" if self.batch_first else "(L, N, H_in)"
@@ -422,9 +426,13 @@ class LIF(_LIFBase):
             raise ValueError(f"input must have shape {shape} with L >= 1 time steps, "
                              f"but got shape {shape_str(input.shape)}")
         s, u = self._check_state(hx, x.shape[1], x, batched)
-        spikes, membranes = lif_sequence(x, s, u, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh,
-                                         self._beta(), self.threshold, self.reset, self.surrogate, self.slope,
-                                         self.detach_reset)  # (L, N, H) each
+        if self.fast:
+            from .spiking_bptt import lif_sequence_bptt as run  # the fast path (it imports this module)
+        else:
+            run = lif_sequence
+        spikes, membranes = run(x, s, u, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, self._beta(),
+                                self.threshold, self.reset, self.surrogate, self.slope,
+                                self.detach_reset)  # (L, N, H) each
         if not batched:
             return spikes.squeeze(1), membranes.squeeze(1)  # (L, H)
         if self.batch_first:
@@ -432,7 +440,8 @@ class LIF(_LIFBase):
         return spikes, membranes
 
     def extra_repr(self) -> str:
-        return super().extra_repr() + (", batch_first=True" if self.batch_first else "")
+        return super().extra_repr() + (", batch_first=True" if self.batch_first else "") + \
+            ("" if self.fast else ", fast=False")
 
 
 class LeakyReadout(nn.Module):
