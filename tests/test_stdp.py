@@ -152,15 +152,21 @@ def test_labels_and_votes():
     assert assign_labels(counts, labels, num_classes=4).tolist() == [0, 1, 2]
 
 
-def test_digits_come_from_the_installed_package_and_not_at_import_time():
-    data = digits_8x8()
-    assert data.inputs.shape == (1797, 8, 8) and data.inputs.dtype == torch.float32
-    assert float(data.inputs.min()) == 0.0 and float(data.inputs.max()) == 1.0
-    assert torch.equal(data.targets.bincount(), torch.bincount(data.targets, minlength=10))
-    assert data.targets.bincount().min() > 170
-    code = "import sys, seqlib, seqlib.data, seqlib.stdp; print('sklearn' in sys.modules)"
+@pytest.mark.slow
+def test_digits_are_scikit_learns_read_without_importing_it():
+    code = ("import sys, seqlib, seqlib.data, seqlib.stdp; from seqlib.data import digits_8x8; d = digits_8x8(); "
+            "print('sklearn' in sys.modules, 'scipy' in sys.modules, tuple(d.inputs.shape))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "False False (1797, 8, 8)"
+    from sklearn.datasets import load_digits  # the reference: scikit-learn's own loader of the same file
+
+    reference = load_digits()
+    data = digits_8x8()
+    assert data.inputs.dtype == torch.float32 and data.targets.dtype == torch.int64
+    assert torch.equal(data.inputs, torch.from_numpy(reference.images).float() / 16)
+    assert torch.equal(data.targets, torch.from_numpy(reference.target).long())
+    assert float(data.inputs.min()) == 0.0 and float(data.inputs.max()) == 1.0
+    assert data.targets.bincount(minlength=10).min() > 170
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ Sensor time series (module ``sensor``):
     ``sensor_activity`` (simulated 3-axis accelerometer windows of six activities; balanced or long-tailed),
     ``ACTIVITIES``, ``SensorDataset``.
 Images (module ``digits``):
-    ``digits_8x8`` (the 8x8 handwritten digits bundled with scikit-learn; imports scikit-learn when called).
+    ``digits_8x8`` (the 8x8 handwritten digits that scikit-learn ships; read from its package, never imported).
 Batching (module ``collate``):
     ``collate_padded``, ``collate_packed``, ``collate_seq2seq``, ``TokenizedDataset``, ``encode_dataset``.
 """
