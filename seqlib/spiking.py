@@ -35,7 +35,7 @@ bookkeeping step, and letting the surrogate flow through it as well tends to can
 Modules: :class:`LIFCell` (one step), :class:`LIF` (a whole sequence, ``(L, N, H_in)`` or ``batch_first``),
 :class:`LeakyReadout` (a non-spiking leaky integrator that turns spike trains into class scores) and
 :class:`SpikingClassifier` (LIF layer + readout). :func:`lif_step` is the update above, shared by the cell and the
-layer; :func:`lif_sequence` runs it over time.
+layer; :func:`lif_sequence` runs it over time; :func:`lif_response` drives weightless neurons with a given current.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ from ._checks import (
 
 __all__ = [
     "SURROGATES", "DEFAULT_SLOPES", "surrogate_grad", "surrogate_primitive", "spike", "lif_step", "lif_sequence",
-    "LIFCell", "LIF", "LeakyReadout", "SpikingClassifier",
+    "lif_response", "LIFCell", "LIF", "LeakyReadout", "SpikingClassifier",
 ]
 
 #: The surrogate derivatives :func:`spike` can use in its backward pass.
@@ -195,6 +195,30 @@ def lif_sequence(x: Tensor, s: Tensor, u: Tensor, w_ih: Tensor, w_hh: Tensor | N
         spikes.append(s)
         membranes.append(u)
     return torch.stack(spikes), torch.stack(membranes)  # (L, N, H) each
+
+
+def lif_response(current: Tensor, beta: float = 0.9, threshold: float = 1.0,
+                 reset: str = "subtract") -> tuple[Tensor, Tensor]:
+    r"""Neurons without weights driven by a given input current: :func:`lif_step` with :math:`I_t` = ``current[t]``.
+
+    ``current``: ``(T,)`` for one neuron or ``(T, K)`` for ``K`` neurons; returns ``(spikes, membranes)`` of the same
+    shape. Cheap enough to run on every move of a slider (no gradient is recorded).
+    """
+    check_tensor("current", current, "(T,) or (T, K)")
+    check_floating("current", current)
+    check_rank("current", current, (1, 2), "(T,) or (T, K)")
+    check_choice("reset", reset, RESETS)
+    beta_t, threshold = _check_beta(beta, 1), _check_threshold(threshold)
+    c = current if current.dim() == 2 else current.unsqueeze(1)  # (T, K)
+    s = u = c.new_zeros(c.shape[1:])  # (K,)
+    spikes, membranes = [], []
+    with torch.no_grad():
+        for t in range(c.shape[0]):
+            s, u = lif_step(c[t], s, u, float(beta_t), threshold, reset)
+            spikes.append(s)
+            membranes.append(u)
+    out = torch.stack(spikes), torch.stack(membranes)  # (T, K) each
+    return out if current.dim() == 2 else (out[0].squeeze(1), out[1].squeeze(1))
 
 
 # ---------------------------------------------------------------------------------------------------------------------

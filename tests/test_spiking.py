@@ -313,6 +313,24 @@ def test_float64_and_reset_rules_by_hand():
         assert s.dtype == torch.float64 and s[:, 0].tolist() == [float(v > 1.0) for v in expected]
 
 
+def test_lif_response_is_a_layer_with_identity_weights():
+    current = torch.linspace(0.0, 0.6, 40)[:, None] * torch.tensor([1.0, 2.0, 3.0])  # (T, K) ramps
+    for reset in ("subtract", "zero"):
+        s, u = spiking.lif_response(current, beta=0.8, threshold=1.0, reset=reset)
+        lif = LIF(3, 3, beta=0.8, reset=reset, recurrent=False, bias=False)
+        with torch.no_grad():
+            lif.weight_ih.copy_(torch.eye(3))
+            s_ref, u_ref = lif(current)  # unbatched (L, H_in)
+        assert torch.equal(s, s_ref) and s.sum() > 0
+        torch.testing.assert_close(u, u_ref)
+    s1, u1 = spiking.lif_response(current[:, 2], beta=0.8)
+    assert s1.shape == (40,) and torch.equal(s1, spiking.lif_response(current, beta=0.8)[0][:, 2])
+    with pytest.raises(ValueError, match="beta"):
+        spiking.lif_response(current, beta=1.5)
+    with pytest.raises(ValueError, match="threshold"):
+        spiking.lif_response(current, threshold=0)
+
+
 def test_readout_matches_snntorch_leaky_without_reset():
     torch.manual_seed(8)
     ro = LeakyReadout(6, 3, beta=0.7)
