@@ -18,7 +18,8 @@ Modules, one concept each:
 ``positional``       ``PositionalEncoding``
 ``transformer``      encoder/decoder layers and stacks, ``Transformer``
 ``lm``               ``TransformerLM``, ``RNNLM``, ``Seq2Seq``
-``spiking``          ``spike`` with surrogate gradients, ``LIFCell``, ``LIF``, ``LeakyReadout``
+``surrogate``        ``spike``: a step forward, a surrogate derivative backward
+``spiking``          ``LIFCell``, ``LIF``, ``LeakyReadout``, ``SpikingClassifier``
 ``spiking_bptt``     the LIF layer's backpropagation through time written out (its fast path)
 ``spike_coding``     rate, latency and delta spike encoders and their decoders
 ``stdp``             the STDP window, trace-based STDP, a winner-take-all layer that learns with it
@@ -73,7 +74,7 @@ _EXPORTS: dict[str, str] = {
 }
 _SUBMODULES = {"bptt", "clip", "data", "train", "viz", "widgets", "attention", "rnn", "vocab", "embedding",
                "normalization", "positional", "transformer", "lm", "experiments", "pretrained",
-               "spiking", "spiking_bptt", "spike_coding", "stdp", "neuromorphic"}
+               "surrogate", "spiking", "spiking_bptt", "spike_coding", "stdp", "neuromorphic"}
 
 __all__ = ["__version__", *_EXPORTS]
 

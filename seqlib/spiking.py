@@ -1,4 +1,4 @@
-r"""Spiking neurons as recurrent cells: the spike and its surrogate gradient, LIF cell and layer, readout (C33, C34).
+r"""Spiking neurons as recurrent cells: the LIF cell and layer, a leaky readout, a spiking classifier (C33, C34).
 
 A leaky integrate-and-fire (LIF) neuron keeps one number, its membrane potential :math:`U`. Every step the
 potential leaks by a factor :math:`\beta`, adds the input current, and when it crosses the threshold
@@ -16,18 +16,9 @@ The state is the pair :math:`(S_{t-1}, U_{t-1})`, as an LSTM's is :math:`(h, c)`
 other neurons see, the membrane the memory. Without the recurrent weights :math:`V` (``recurrent=False``) each
 neuron only sees its own past through the leak and the reset.
 
-The step :math:`H` has derivative zero everywhere except at 0, so backpropagation through time would pass no
-gradient at all. Surrogate-gradient training keeps :math:`H` in the forward pass and uses a smooth stand-in for
-its derivative in the backward pass (:func:`spike`, :data:`SURROGATES`):
-
-=====================  ===========================================================  =============
-``surrogate``          :math:`\partial S / \partial z` used in the backward pass      ``slope`` k
-=====================  ===========================================================  =============
-``"fast_sigmoid"``     :math:`1 / (1 + k \lvert z \rvert)^2`                            25
-``"arctan"``           :math:`(k/2) / (1 + (\pi k z / 2)^2)`                            2
-``"sigmoid"``          :math:`k\, \sigma(k z)\, (1 - \sigma(k z))`                      25
-``"straight_through"`` :math:`1` (the step is treated as the identity)                  (unused)
-=====================  ===========================================================  =============
+The step :math:`H` has derivative zero almost everywhere, so these neurons train by surrogate gradients: the
+forward pass fires with the step, the backward pass uses a smooth stand-in for its derivative (:func:`spike`, with the
+surrogates of :mod:`seqlib.surrogate`, re-exported here).
 
 Like snnTorch, the reset term uses the spike *without* its gradient (``detach_reset=True``): the reset is a
 bookkeeping step, and letting the surrogate flow through it as well tends to cancel the useful gradient.
@@ -59,103 +50,19 @@ from ._checks import (
     check_tensor,
     shape_str,
 )
+from .spiking_bptt import lif_sequence_bptt
+from .surrogate import DEFAULT_SLOPES, SURROGATES, _check_surrogate, spike, surrogate_grad, surrogate_primitive
 
 __all__ = [
     "SURROGATES", "DEFAULT_SLOPES", "surrogate_grad", "surrogate_primitive", "spike", "lif_step", "lif_sequence",
     "lif_response", "LIFCell", "LIF", "LeakyReadout", "SpikingClassifier",
 ]
 
-#: The surrogate derivatives :func:`spike` can use in its backward pass.
-SURROGATES: tuple[str, ...] = ("fast_sigmoid", "arctan", "sigmoid", "straight_through")
-#: The default ``slope`` of each surrogate (snnTorch's defaults).
-DEFAULT_SLOPES: dict[str, float] = {"fast_sigmoid": 25.0, "arctan": 2.0, "sigmoid": 25.0, "straight_through": 1.0}
 RESETS: tuple[str, ...] = ("subtract", "zero")
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# 1. the spike: a step forward, a surrogate derivative backward
-# ---------------------------------------------------------------------------------------------------------------------
-def _check_surrogate(surrogate: object, slope: object) -> float:
-    """Validate the surrogate's name and slope; return the slope (its default when ``None``)."""
-    check_choice("surrogate", surrogate, SURROGATES)
-    if slope is None:
-        return DEFAULT_SLOPES[surrogate]  # type: ignore[index]
-    if not isinstance(slope, int | float) or isinstance(slope, bool):
-        raise TypeError(f"slope must be a positive float or None, but got {type(slope).__name__}")
-    if not (slope > 0 and math.isfinite(slope)):
-        raise ValueError(f"slope must be a positive, finite float, but got {slope}")
-    return float(slope)
-
-
-def surrogate_grad(z: Tensor, surrogate: str = "fast_sigmoid", slope: float | None = None) -> Tensor:
-    r"""The surrogate derivative :math:`\partial S/\partial z` of the spike at ``z = U - \theta`` (table above).
-
-    ``z``: any shape; returns a tensor of the same shape.
-    """
-    k = _check_surrogate(surrogate, slope)
-    if surrogate == "fast_sigmoid":
-        return 1.0 / (k * z.abs() + 1.0) ** 2
-    if surrogate == "arctan":
-        return (k / 2) / (1 + (math.pi / 2 * k * z) ** 2)
-    if surrogate == "sigmoid":
-        return k * torch.sigmoid(k * z) * torch.sigmoid(-k * z)  # = k sigma (1 - sigma), accurate for large |z|
-    return torch.ones_like(z)
-
-
-def surrogate_primitive(z: Tensor, surrogate: str = "fast_sigmoid", slope: float | None = None) -> Tensor:
-    r"""A smooth function whose derivative is exactly :func:`surrogate_grad`: the spike's backward pass is the
-    gradient of this function, while its forward pass is the step.
-
-    fast sigmoid :math:`z / (1 + k\lvert z\rvert)`; arctan :math:`\arctan(\pi k z / 2) / \pi`; sigmoid
-    :math:`\sigma(k z)`; straight-through :math:`z`.
-    """
-    k = _check_surrogate(surrogate, slope)
-    if surrogate == "fast_sigmoid":
-        return z / (1.0 + k * z.abs())
-    if surrogate == "arctan":
-        return torch.atan(math.pi / 2 * k * z) / math.pi
-    if surrogate == "sigmoid":
-        return torch.sigmoid(k * z)
-    return z.clone()
-
-
-class _Spike(torch.autograd.Function):
-    """Forward: the Heaviside step ``z > 0``. Backward: the incoming gradient times the surrogate derivative."""
-
-    @staticmethod
-    def forward(ctx, z: Tensor, surrogate: str, slope: float) -> Tensor:  # type: ignore[override]
-        ctx.save_for_backward(z)
-        ctx.surrogate, ctx.slope = surrogate, slope
-        return (z > 0).to(z.dtype)
-
-    @staticmethod
-    def backward(ctx, grad_spikes: Tensor) -> tuple[Tensor, None, None]:  # type: ignore[override]
-        (z,) = ctx.saved_tensors
-        return grad_spikes * surrogate_grad(z, ctx.surrogate, ctx.slope), None, None
-
-
-def spike(z: Tensor, surrogate: str = "fast_sigmoid", slope: float | None = None) -> Tensor:
-    r"""The spike :math:`S = H(z)`, with :math:`z = U - \theta`: 1 where ``z > 0``, else 0.
-
-    Its backward pass multiplies the incoming gradient by the surrogate derivative named by ``surrogate``
-    (:data:`SURROGATES`) with sharpness ``slope`` (``None``: :data:`DEFAULT_SLOPES`).
-
-    Args:
-        z: a floating-point tensor of any shape, the membrane potential minus the threshold.
-        surrogate: ``"fast_sigmoid"``, ``"arctan"``, ``"sigmoid"`` or ``"straight_through"``.
-        slope: the surrogate's sharpness ``k``; larger is closer to the true (zero-or-infinite) derivative.
-
-    Returns:
-        The spikes, 0.0 or 1.0, of ``z``'s shape and dtype.
-    """
-    check_tensor("z", z)
-    check_floating("z", z)
-    k = _check_surrogate(surrogate, slope)
-    return _Spike.apply(z, surrogate, k)
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# 2. the membrane update, one step and a whole sequence
+# 1. the membrane update, one step and a whole sequence
 # ---------------------------------------------------------------------------------------------------------------------
 def lif_step(current: Tensor, s: Tensor, u: Tensor, beta: Tensor | float, threshold: float, reset: str = "subtract",
              surrogate: str = "fast_sigmoid", slope: float | None = None,
@@ -222,7 +129,7 @@ def lif_response(current: Tensor, beta: float = 0.9, threshold: float = 1.0,
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# 3. modules
+# 2. modules
 # ---------------------------------------------------------------------------------------------------------------------
 def _check_beta(beta: object, size: int, name: str = "beta") -> Tensor:
     """``beta`` as a float tensor: a number in [0, 1] (shape ``()``) or ``(H,)`` values in [0, 1]."""
@@ -450,10 +357,7 @@ class LIF(_LIFBase):
             raise ValueError(f"input must have shape {shape} with L >= 1 time steps, "
                              f"but got shape {shape_str(input.shape)}")
         s, u = self._check_state(hx, x.shape[1], x, batched)
-        if self.fast:
-            from .spiking_bptt import lif_sequence_bptt as run  # the fast path (it imports this module)
-        else:
-            run = lif_sequence
+        run = lif_sequence_bptt if self.fast else lif_sequence
         spikes, membranes = run(x, s, u, self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, self._beta(),
                                 self.threshold, self.reset, self.surrogate, self.slope,
                                 self.detach_reset)  # (L, N, H) each

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from .spiking import surrogate_grad
+from .surrogate import surrogate_grad
 
 __all__ = ["lif_sequence_bptt"]
 
