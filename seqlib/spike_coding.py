@@ -40,7 +40,16 @@ import math
 import torch
 from torch import Tensor
 
-from ._checks import check_bool, check_choice, check_floating, check_positive_int, check_tensor, shape_str
+from ._checks import (
+    check_bool,
+    check_choice,
+    check_floating,
+    check_positive_float,
+    check_positive_int,
+    check_probability,
+    check_tensor,
+    shape_str,
+)
 
 __all__ = ["rate_encode", "rate_decode", "latency_encode", "latency_decode", "first_spike_times", "delta_encode",
            "delta_decode"]
@@ -57,13 +66,11 @@ def _check_values(name: str, x: object, unit_interval: bool) -> Tensor:
     return x
 
 
-def _check_number(name: str, value: object, low: float, high: float = math.inf, low_open: bool = False) -> float:
+def _check_finite(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a float, but got {type(value).__name__}")
-    ok = (value > low if low_open else value >= low) and value <= high and math.isfinite(value)
-    if not ok:
-        interval = f"{'(' if low_open else '['}{low}, {high}{']' if math.isfinite(high) else ')'}"
-        raise ValueError(f"{name} must lie in {interval}, but got {value}")
+        raise TypeError(f"{name} must be a number, but got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, but got {value}")
     return float(value)
 
 
@@ -95,7 +102,7 @@ def rate_encode(x: Tensor, num_steps: int | None = None, *, gain: float = 1.0,
         ``(T, *)`` spikes (0.0/1.0) of ``x``'s dtype.
     """
     x = _check_values("x", x, unit_interval=True)
-    gain = _check_number("gain", gain, 0.0)
+    gain = check_positive_float("gain", gain, allow_zero=True)
     if num_steps is not None:
         check_positive_int("num_steps", num_steps)
         x = x.unsqueeze(0).expand(num_steps, *x.shape)  # (T, *)
@@ -108,7 +115,7 @@ def rate_encode(x: Tensor, num_steps: int | None = None, *, gain: float = 1.0,
 def rate_decode(spikes: Tensor, *, gain: float = 1.0) -> Tensor:
     r"""The firing rate :math:`\frac{1}{T}\sum_t S_t / \text{gain}` of ``spikes`` ``(T, *)``; returns ``(*)``."""
     s = _check_spikes("spikes", spikes)
-    gain = _check_number("gain", gain, 0.0, low_open=True)
+    gain = check_positive_float("gain", gain)
     return s.to(s.dtype if s.is_floating_point() else torch.float32).mean(0) / gain
 
 
@@ -131,7 +138,7 @@ def latency_encode(x: Tensor, num_steps: int, *, threshold: float = 0.01) -> Ten
     check_positive_int("num_steps", num_steps)
     if num_steps < 2:
         raise ValueError(f"num_steps must be at least 2 for a latency code (times 0 .. T-1), but got {num_steps}")
-    threshold = _check_number("threshold", threshold, 0.0, 1.0)
+    threshold = check_probability("threshold", threshold)
     times = torch.round((num_steps - 1) * (1 - x)).long()  # (*): strong inputs spike early
     steps = torch.arange(num_steps, device=x.device).view(-1, *([1] * x.dim()))  # (T, 1, ..., 1)
     return ((steps == times) & (x >= threshold)).to(x.dtype)  # (T, *)
@@ -182,7 +189,7 @@ def delta_encode(x: Tensor, threshold: float = 0.1, *, mode: str = "tracking", o
     x = _check_values("x", x, unit_interval=False)
     if x.dim() == 0 or x.shape[0] == 0:
         raise ValueError(f"x must have shape (T, *) with T >= 1 time steps, but got shape {shape_str(x.shape)}")
-    threshold = _check_number("threshold", threshold, 0.0, low_open=True)
+    threshold = check_positive_float("threshold", threshold)
     check_choice("mode", mode, ("tracking", "difference"))
     check_bool("off_spikes", off_spikes)
     ref = _initial_reference(initial, x)  # (*)
@@ -208,7 +215,7 @@ def _initial_reference(initial: Tensor | float | None, x: Tensor) -> Tensor:
             raise ValueError(f"initial must be a number or have shape (*) = {shape_str(x.shape[1:])} (one value per "
                              f"signal), but got shape {shape_str(initial.shape)}")
         return initial.to(x.dtype).expand(x.shape[1:]).clone()
-    return torch.full(x.shape[1:], _check_number("initial", initial, -math.inf), dtype=x.dtype, device=x.device)
+    return torch.full(x.shape[1:], _check_finite("initial", initial), dtype=x.dtype, device=x.device)
 
 
 def delta_decode(spikes: Tensor, threshold: float = 0.1, initial: Tensor | float = 0.0) -> Tensor:
@@ -218,8 +225,8 @@ def delta_decode(spikes: Tensor, threshold: float = 0.1, initial: Tensor | float
     encoder's ``initial`` was ``None``). Returns ``(T, *)``.
     """
     s = _check_spikes("spikes", spikes, signed=True)
-    threshold = _check_number("threshold", threshold, 0.0, low_open=True)
+    threshold = check_positive_float("threshold", threshold)
     s = s if s.is_floating_point() else s.float()
     ref = _initial_reference(initial, s) if isinstance(initial, Tensor) else \
-        torch.full(s.shape[1:], _check_number("initial", initial, -math.inf), dtype=s.dtype, device=s.device)
+        torch.full(s.shape[1:], _check_finite("initial", initial), dtype=s.dtype, device=s.device)
     return ref + threshold * torch.cumsum(s, dim=0)  # (T, *)

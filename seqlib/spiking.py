@@ -42,6 +42,7 @@ from ._checks import (
     check_choice,
     check_dtype_match,
     check_floating,
+    check_positive_float,
     check_positive_int,
     check_rank,
     check_same_device,
@@ -115,7 +116,7 @@ def lif_response(current: Tensor, beta: float = 0.9, threshold: float = 1.0,
     check_floating("current", current)
     check_rank("current", current, (1, 2), "(T,) or (T, K)")
     check_choice("reset", reset, RESETS)
-    beta_t, threshold = _check_beta(beta, 1), _check_threshold(threshold)
+    beta_t, threshold = _check_beta(beta, 1), check_positive_float("threshold", threshold)
     c = current if current.dim() == 2 else current.unsqueeze(1)  # (T, K)
     s = u = c.new_zeros(c.shape[1:])  # (K,)
     spikes, membranes = [], []
@@ -149,15 +150,6 @@ def _check_beta(beta: object, size: int, name: str = "beta") -> Tensor:
     return value
 
 
-def _check_threshold(threshold: object) -> float:
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
-        raise TypeError(f"threshold must be a positive float, but got {type(threshold).__name__}")
-    if not (threshold > 0 and math.isfinite(threshold)):
-        raise ValueError(f"threshold must be a positive, finite float (a neuron fires when U > threshold), "
-                         f"but got {threshold}")
-    return float(threshold)
-
-
 class _LIFBase(nn.Module):
     """Parameters, checks and the step shared by LIFCell and LIF (one state_dict layout for both)."""
 
@@ -174,7 +166,7 @@ class _LIFBase(nn.Module):
                            ("detach_reset", detach_reset)):
             check_bool(name, flag)
         self.input_size, self.hidden_size = input_size, hidden_size
-        self.threshold = _check_threshold(threshold)
+        self.threshold = check_positive_float("threshold", threshold)
         self.slope = _check_surrogate(surrogate, slope)
         self.surrogate, self.reset, self.recurrent, self.bias = surrogate, reset, recurrent, bias
         self.detach_reset, self.learn_beta = detach_reset, learn_beta

@@ -42,25 +42,26 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_floating, check_positive_int, check_rank, check_size, check_tensor, shape_str
+from ._checks import (
+    check_floating,
+    check_positive_float,
+    check_positive_int,
+    check_probability,
+    check_rank,
+    check_size,
+    check_tensor,
+    shape_str,
+)
 from .spike_coding import rate_encode
 
 __all__ = ["stdp_window", "stdp_pairs", "stdp_traces", "STDPTraces", "WTALayer", "assign_labels",
            "predict_labels"]
 
 
-def _check_positive(name: str, value: object, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a float, but got {type(value).__name__}")
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"{name} must be a {'non-negative' if allow_zero else 'positive'} finite float, "
-                         f"but got {value}")
-    return float(value)
-
-
 def _check_window(a_plus: float, a_minus: float, tau_plus: float, tau_minus: float) -> tuple[float, ...]:
-    return (_check_positive("a_plus", a_plus, allow_zero=True), _check_positive("a_minus", a_minus, allow_zero=True),
-            _check_positive("tau_plus", tau_plus), _check_positive("tau_minus", tau_minus))
+    return (check_positive_float("a_plus", a_plus, allow_zero=True),
+            check_positive_float("a_minus", a_minus, allow_zero=True),
+            check_positive_float("tau_plus", tau_plus), check_positive_float("tau_minus", tau_minus))
 
 
 def stdp_window(dt: Tensor | float, a_plus: float = 0.01, a_minus: float = 0.0105, tau_plus: float = 20.0,
@@ -205,15 +206,12 @@ class WTALayer(nn.Module):
         super().__init__()
         self.n_inputs = check_positive_int("n_inputs", n_inputs)
         self.n_neurons = check_positive_int("n_neurons", n_neurons)
-        if not (isinstance(beta, int | float) and not isinstance(beta, bool) and 0 <= beta <= 1):
-            raise ValueError(f"beta must be a float in [0, 1], but got {beta!r}")
-        if not (isinstance(theta_decay, int | float) and not isinstance(theta_decay, bool) and 0 <= theta_decay <= 1):
-            raise ValueError(f"theta_decay must be a float in [0, 1], but got {theta_decay!r}")
-        self.beta, self.theta_decay = float(beta), float(theta_decay)
-        self.threshold = _check_positive("threshold", threshold)
-        self.w_max = _check_positive("w_max", w_max)
-        self.weight_sum = _check_positive("weight_sum", 0.1 * n_inputs if weight_sum is None else weight_sum)
-        self.theta_plus = _check_positive("theta_plus", theta_plus, allow_zero=True)
+        self.beta = check_probability("beta", beta)
+        self.theta_decay = check_probability("theta_decay", theta_decay)
+        self.threshold = check_positive_float("threshold", threshold)
+        self.w_max = check_positive_float("w_max", w_max)
+        self.weight_sum = check_positive_float("weight_sum", 0.1 * n_inputs if weight_sum is None else weight_sum)
+        self.theta_plus = check_positive_float("theta_plus", theta_plus, allow_zero=True)
         self.stdp = STDPTraces(a_plus, a_minus, tau_plus, tau_minus)
         g = torch.Generator().manual_seed(seed)
         self.register_buffer("weight", torch.rand(n_neurons, n_inputs, generator=g) * 0.3 * self.w_max)

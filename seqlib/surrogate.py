@@ -27,7 +27,7 @@ import math
 import torch
 from torch import Tensor
 
-from ._checks import check_choice, check_floating, check_tensor
+from ._checks import check_choice, check_floating, check_positive_float, check_tensor
 
 __all__ = ["SURROGATES", "DEFAULT_SLOPES", "surrogate_grad", "surrogate_primitive", "spike"]
 
@@ -45,11 +45,7 @@ def _check_surrogate(surrogate: object, slope: object) -> float:
     check_choice("surrogate", surrogate, SURROGATES)
     if slope is None:
         return DEFAULT_SLOPES[surrogate]  # type: ignore[index]
-    if not isinstance(slope, int | float) or isinstance(slope, bool):
-        raise TypeError(f"slope must be a positive float or None, but got {type(slope).__name__}")
-    if not (slope > 0 and math.isfinite(slope)):
-        raise ValueError(f"slope must be a positive, finite float, but got {slope}")
-    return float(slope)
+    return check_positive_float("slope", slope)
 
 
 def surrogate_grad(z: Tensor, surrogate: str = "fast_sigmoid", slope: float | None = None) -> Tensor:
