@@ -22,6 +22,12 @@ Modules, one concept each:
 ``lm``              ``TransformerLM``, ``RNNLM``, ``Seq2Seq``
 ``sampling``        next-token sampling: temperature, top-k (``next_token_distribution``, ``sample_next_token``)
 ``pretrained``      the optional pretrained MiniLM encoder (``BertLike``, ``load_minilm``)
+``surrogate``       ``spike``: a step forward, a surrogate derivative backward (Part 4)
+``spiking``         ``LIFCell``, ``LIF``, ``LeakyReadout``, ``SpikingClassifier``
+``spiking_bptt``    the LIF layer's backpropagation through time written out (its fast path)
+``spike_coding``    rate, latency and delta spike encoders and their decoders
+``stdp``            the STDP window, trace-based STDP, a winner-take-all layer that learns with it
+``neuromorphic``    synaptic operations vs multiply-adds, firing sparsity, spiking net vs GRU
 ``data``            offline datasets: text, time series, synthetic tasks, the sensor task; collate functions
 ``train``           the training loop ``fit`` (schedules, clipping, checkpoints, callbacks), ``seed_everything``
 ``models``          the small models the demos train: ``SentimentLSTM``, ``sentiment_lstm``, ``char_lm``
@@ -76,9 +82,9 @@ _EXPORTS: dict[str, str] = {
     "Seq2Seq": "lm",
 }
 _SUBMODULES = {
-    "embedding", "vocab", "rnn", "bptt", "bptt_fast", "gradflow", "clip", "attention", "normalization", "positional",
-    "transformer", "lm", "sampling", "pretrained", "data", "train", "models", "experiments", "cache", "threads",
-    "viz", "widgets",
+    "attention", "bptt", "bptt_fast", "cache", "clip", "data", "embedding", "experiments", "gradflow", "lm",
+    "models", "neuromorphic", "normalization", "positional", "pretrained", "rnn", "sampling", "spike_coding",
+    "spiking", "spiking_bptt", "stdp", "surrogate", "threads", "train", "transformer", "viz", "vocab", "widgets",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -7,6 +7,7 @@ and what was received.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -73,6 +74,16 @@ def check_positive_int(name: str, value: object) -> int:
     if value <= 0:
         raise ValueError(f"{name} must be a positive integer, but got {value}")
     return value
+
+
+def check_positive_float(name: str, value: object, allow_zero: bool = False) -> float:
+    """Raise unless ``value`` is a finite number > 0 (>= 0 with ``allow_zero``); ``bool`` excluded."""
+    what = "non-negative" if allow_zero else "positive"
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        raise TypeError(f"{name} must be a {what} float, but got {type(value).__name__}")
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name} must be a {what}, finite float, but got {value}")
+    return float(value)
 
 
 def check_probability(name: str, value: object) -> float:

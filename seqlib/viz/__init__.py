@@ -14,6 +14,7 @@ rest of seqlib; the widgets of :mod:`seqlib.widgets` compute their numbers there
 ``gradients``      gradient norms through time, Jacobian heatmaps, the clipping landscape, loss curves (C07-C12)
 ``attention``      attention step by step, positional encodings, multi-head attention, next-token distributions:
                    the figures of the attention demos (C20-C23, C28)
+``spiking``        raster plots, membrane traces, the STDP window, learned STDP features (C33-C35)
 =================  ==========================================================================================
 
 Importing ``seqlib.viz`` imports matplotlib only when a function is first used; ``import seqlib`` never does.
@@ -38,8 +39,12 @@ _EXPORTS: dict[str, str] = {
     "plot_positional_encoding": "attention",
     "plot_multihead": "attention",
     "plot_next_token": "attention",
+    "plot_raster": "spiking",
+    "plot_membrane": "spiking",
+    "plot_stdp_window": "spiking",
+    "plot_stdp_features": "spiking",
 }
-_SUBMODULES = {"diagrams", "recurrent", "gradients", "attention"}
+_SUBMODULES = {"diagrams", "recurrent", "gradients", "attention", "spiking"}
 
 __all__ = list(_EXPORTS)
 
