@@ -18,6 +18,14 @@ Modules, one concept each:
 ``positional``       ``PositionalEncoding``
 ``transformer``      encoder/decoder layers and stacks, ``Transformer``
 ``lm``               ``TransformerLM``, ``RNNLM``, ``Seq2Seq``
+``fixedpoint``       fixed-point numbers: quantize, saturate, shifts, products, width changes
+``lut``              exp, sigmoid, tanh, rsqrt from lookup tables; the generic approximations
+``fastgrnn``         ``FastGRNNCell``, ``FastGRNN``
+``fixedpoint_rnn``   ``FixedPointRNN``: a trained GRU/LSTM/FastGRNN in integer arithmetic
+``sensor_models``    ``SensorClassifier`` for the accelerometer activity task
+``mpc``              two-party secret sharing: shares, channel, dealer, products, comparisons, lookups
+``secure_math``      the table-based math functions on secret shares
+``secure_rnn``       ``secure_inference`` of a ``FixedPointRNN`` and its cost report
 ``data``, ``train``  offline datasets and a training loop
 ``viz``, ``widgets`` matplotlib figures and ipywidgets demos (imported only when asked for)
 ===================  =========================================================================
@@ -46,6 +54,8 @@ _EXPORTS: dict[str, str] = {
     "RNN": "rnn",
     "LSTM": "rnn",
     "GRU": "rnn",
+    "FastGRNNCell": "fastgrnn",
+    "FastGRNN": "fastgrnn",
     # gradients
     "clip_grad_norm_": "clip",
     "clip_grad_value_": "clip",
@@ -67,7 +77,8 @@ _EXPORTS: dict[str, str] = {
     "Seq2Seq": "lm",
 }
 _SUBMODULES = {"bptt", "clip", "data", "train", "viz", "widgets", "attention", "rnn", "vocab", "embedding",
-               "normalization", "positional", "transformer", "lm", "experiments", "pretrained"}
+               "normalization", "positional", "transformer", "lm", "experiments", "pretrained",
+               "fixedpoint", "lut", "fastgrnn", "fixedpoint_rnn", "sensor_models", "mpc", "secure_math", "secure_rnn"}
 
 __all__ = ["__version__", *_EXPORTS]
 

@@ -1,0 +1,111 @@
+r"""Small recurrent classifiers for the accelerometer activity task (Part 4's running example).
+
+:class:`SensorClassifier` reads a window of 3-axis accelerometer readings
+(:func:`seqlib.data.sensor_activity`) with a GRU, an LSTM or a :class:`~seqlib.fastgrnn.FastGRNN` and maps the
+last hidden state to the activity's logits with a linear ``head``:
+
+.. math::
+    h_L = \text{RNN}(x_1, \dots, x_L), \qquad \text{logits} = W h_L + b
+
+This is the shape :meth:`seqlib.fixedpoint_rnn.FixedPointRNN.from_float` and
+:func:`seqlib.secure_rnn.secure_inference` expect (``.rnn`` and ``.head``). :func:`train_sensor_classifier`
+trains one in seconds on a CPU (seeded), and :func:`sensor_classifier` trains it once and caches it with
+:func:`seqlib.cache.cached_model`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ._checks import check_choice, check_positive_int, check_rank, check_size, check_tensor
+from .cache import cached_model
+from .data import sensor_activity
+from .fastgrnn import FastGRNN
+from .rnn import GRU, LSTM
+from .threads import torch_threads
+
+__all__ = ["SensorClassifier", "train_sensor_classifier", "sensor_classifier", "accuracy", "KINDS"]
+
+KINDS = ("gru", "lstm", "fastgrnn")
+
+
+class SensorClassifier(nn.Module):
+    r"""A recurrent layer and a linear head on its last hidden state.
+
+    Args:
+        kind: ``"gru"``, ``"lstm"`` or ``"fastgrnn"``.
+        input_size: ``H_in``, features per reading (3 axes). Default: 3.
+        hidden_size: ``H``. Default: 16.
+        num_classes: ``C``. Default: 6.
+
+    Inputs: x
+        - **x**: ``(N, L, H_in)`` (batch first, as ``sensor_activity`` makes them).
+
+    Outputs: logits
+        - **logits**: ``(N, C)``.
+
+    Attributes:
+        rnn: the recurrent layer (``batch_first=True``); head: ``nn.Linear(H, C)``.
+    """
+
+    def __init__(self, kind: str = "gru", input_size: int = 3, hidden_size: int = 16, num_classes: int = 6) -> None:
+        super().__init__()
+        check_choice("kind", kind, KINDS)
+        for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_classes", num_classes)):
+            check_positive_int(name, value)
+        self.kind = kind
+        layer = {"gru": GRU, "lstm": LSTM, "fastgrnn": FastGRNN}[kind]
+        self.rnn = layer(input_size, hidden_size, batch_first=True)
+        self.head = nn.Linear(hidden_size, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = check_tensor("x", x, "(N, L, H_in)")
+        check_rank("x", x, (3,), "(N, L, H_in)")
+        check_size("x", x, -1, self.rnn.input_size, "H_in", "(N, L, H_in)")
+        out, _ = self.rnn(x)  # (N, L, H)
+        return self.head(out[:, -1])  # (N, C)
+
+
+def accuracy(logits_or_labels: Tensor, targets: Tensor) -> float:
+    """The fraction of correct predictions from logits ``(N, C)`` or labels ``(N,)``."""
+    pred = logits_or_labels.argmax(-1) if logits_or_labels.dim() == 2 else logits_or_labels
+    return float((pred == targets).double().mean())
+
+
+def train_sensor_classifier(model: SensorClassifier, n_train: int = 2000, seq_len: int = 32, epochs: int = 30,
+                            batch_size: int = 50, lr: float = 0.02, seed: int = 0) -> list[float]:
+    """Train ``model`` in place on ``sensor_activity(n_train, seq_len, seed)`` with Adam; returns the mean loss of
+    each epoch. Seeded (data, shuffling); a few seconds on one CPU thread at the defaults."""
+    check_positive_int("n_train", n_train)
+    check_positive_int("epochs", epochs)
+    data = sensor_activity(n_train, seq_len=seq_len, seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    losses = []
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(n_train, generator=g)
+        total = 0.0
+        for start in range(0, n_train, batch_size):
+            idx = order[start:start + batch_size]
+            loss = F.cross_entropy(model(data.inputs[idx]), data.targets[idx])
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            total += loss.item() * len(idx)
+        losses.append(total / n_train)
+    return losses
+
+
+def sensor_classifier(kind: str = "gru", hidden_size: int = 16, seq_len: int = 32, seed: int = 0,
+                      retrain: bool = False) -> SensorClassifier:
+    """A trained :class:`SensorClassifier`, trained once and then loaded from the cache (``seqlib.cache``)."""
+    check_choice("kind", kind, KINDS)
+    with torch_threads(1):
+        return cached_model(f"sensor_{kind}_h{hidden_size}_L{seq_len}_s{seed}_v1",
+                            lambda: SensorClassifier(kind, hidden_size=hidden_size),
+                            lambda m: train_sensor_classifier(m, seq_len=seq_len, seed=seed), seed=seed,
+                            retrain=retrain)
