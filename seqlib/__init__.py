@@ -23,7 +23,8 @@ Modules, one concept each:
 ``fastgrnn``         ``FastGRNNCell``, ``FastGRNN``
 ``fixedpoint_rnn``   ``FixedPointRNN``: a trained GRU/LSTM/FastGRNN in integer arithmetic
 ``sensor_models``    ``SensorClassifier`` for the accelerometer activity task
-``mpc``              two-party secret sharing: shares, channel, dealer, products, comparisons, lookups
+``mpc``              additive secret sharing: shares, the counting channel, the trusted dealer
+``twoparty``         two-party protocols: products, comparisons, truncation, table lookups
 ``secure_math``      the table-based math functions on secret shares
 ``secure_rnn``       ``secure_inference`` of a ``FixedPointRNN`` and its cost report
 ``data``, ``train``  offline datasets and a training loop
@@ -78,7 +79,8 @@ _EXPORTS: dict[str, str] = {
 }
 _SUBMODULES = {"bptt", "clip", "data", "train", "viz", "widgets", "attention", "rnn", "vocab", "embedding",
                "normalization", "positional", "transformer", "lm", "experiments", "pretrained",
-               "fixedpoint", "lut", "fastgrnn", "fixedpoint_rnn", "sensor_models", "mpc", "secure_math", "secure_rnn"}
+               "fixedpoint", "lut", "fastgrnn", "fixedpoint_rnn", "sensor_models", "mpc", "twoparty", "secure_math",
+               "secure_rnn"}
 
 __all__ = ["__version__", *_EXPORTS]
 

@@ -1,17 +1,17 @@
 r"""The math functions of :mod:`seqlib.lut` on secret shares, bit for bit the same integers (C30, C32).
 
-Each function takes a :class:`~seqlib.mpc.TwoParty` and a :class:`~seqlib.mpc.Shared` value and follows its
+Each function takes a :class:`~seqlib.twoparty.TwoParty` and a :class:`~seqlib.mpc.Shared` value and follows its
 cleartext twin step by step, replacing each integer operation by its protocol:
 
-=============================  ===========================================================================
-cleartext                      on shares
-=============================  ===========================================================================
-``a + b``, ``k * a``, ``a<<k``  local
-``a * b``                      Beaver triple, one round (:meth:`~seqlib.mpc.TwoParty.mul`)
-``a >> s``                     exact truncation (:meth:`~seqlib.mpc.TwoParty.trunc`)
-``q < 0``, ``where``           the sign bit (:meth:`~seqlib.mpc.TwoParty.msb`) and a product with it
-``T_k[a_k]``                   digits by masking, a rotated table (:meth:`~seqlib.mpc.TwoParty.decompose`)
-=============================  ===========================================================================
+==================================  ================================================================================
+cleartext                           on shares
+==================================  ================================================================================
+``a + b``, ``k * a``, ``a << k``    local
+``a * b``                           Beaver triple, one round (:meth:`~seqlib.twoparty.TwoParty.mul`)
+``a >> s``                          exact truncation (:meth:`~seqlib.twoparty.TwoParty.trunc`)
+``q < 0``, ``where``                the sign bit (:meth:`~seqlib.twoparty.TwoParty.msb`) and a product with it
+``T_k[a_k]``                        digits by masking, a rotated table (:meth:`~seqlib.twoparty.TwoParty.decompose`)
+==================================  ================================================================================
 
 **SIRNN's exp** (:func:`exp_lut`): the digits of :math:`a = -x` and the overflow test :math:`a \ge 2^n` come
 from one masked opening of the stacked pair :math:`(a, a - 2^n)` (the test is the sign of :math:`a - 2^n`);
@@ -28,7 +28,8 @@ from __future__ import annotations
 import torch
 
 from .lut import exp_digit_widths, exp_tables, newton_iterations, product_tree
-from .mpc import Shared, TwoParty, split_widths
+from .mpc import Shared, split_widths
+from .twoparty import TwoParty
 
 __all__ = ["exp_lut", "reciprocal_newton", "sigmoid_lut", "tanh_lut", "exp_generic", "reciprocal_generic",
            "sigmoid_generic", "tanh_generic", "abs_and_sign"]

@@ -5,7 +5,7 @@ Party 0 (a company) holds a trained model, party 1 (a wearer) holds a window of 
 readings and party 1 nothing about the weights, except the output both receive at the end:
 
 1. party 0 shares every integer parameter of a :class:`~seqlib.fixedpoint_rnn.FixedPointRNN`, party 1 its
-   quantized input (:meth:`~seqlib.mpc.TwoParty.share_input`);
+   quantized input (:meth:`~seqlib.twoparty.TwoParty.share_input`);
 2. both run the very integer program of the cleartext model (``fixedpoint_rnn.run_program``), with
    :class:`SecureOps` doing each operation on shares: ``linear`` and ``mul`` by Beaver triples (a weight's mask
    is opened once), ``trunc`` exactly, ``sigmoid``/``tanh`` by the protocols of :mod:`seqlib.secure_math`;
@@ -28,8 +28,9 @@ from torch import Tensor
 
 from ._checks import check_tensor
 from .fixedpoint_rnn import FixedPointRNN, run_program
-from .mpc import Channel, Shared, TwoParty
+from .mpc import Channel, Shared
 from .secure_math import sigmoid_lut, tanh_lut
+from .twoparty import TwoParty
 
 __all__ = ["SecureOps", "secure_inference", "SecureResult", "CostReport", "CostRow"]
 

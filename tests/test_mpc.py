@@ -1,5 +1,5 @@
-"""seqlib.mpc: shares are uniform, every protocol equals its cleartext operation (exhaustively on a small ring), and
-the channel's counters equal the formulas of the lecture; MPyC as an optional reference."""
+"""seqlib.mpc and seqlib.twoparty: shares are uniform, every protocol equals its cleartext operation (exhaustively on
+a small ring), and the channel's counters equal the formulas of the lecture; MPyC as an optional reference."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from seqlib import mpc
-from seqlib.mpc import BitShared, Shared, TwoParty, reveal, share, split_widths
+from seqlib.mpc import BitShared, Shared, reveal, share, split_widths
+from seqlib.twoparty import TwoParty
 
 pytestmark = pytest.mark.part4
 

@@ -10,7 +10,8 @@ import torch
 
 from seqlib import lut
 from seqlib import secure_math as sm
-from seqlib.mpc import TwoParty, split_widths
+from seqlib.mpc import split_widths
+from seqlib.twoparty import TwoParty
 
 pytestmark = pytest.mark.part4
 
