@@ -50,7 +50,7 @@ from .fixedpoint import check_bits, check_int_tensor
 __all__ = [
     "exp_int_bits", "exp_digit_widths", "exp_tables", "product_tree", "newton_iterations", "rsqrt_iterations",
     "exp_lut", "reciprocal_newton", "sigmoid_lut", "tanh_lut", "rsqrt_lut",
-    "exp_generic", "reciprocal_generic", "sigmoid_generic", "tanh_generic", "sigmoid_poly",
+    "exp_generic", "reciprocal_generic", "sigmoid_generic", "tanh_generic", "sigmoid_poly", "METHODS", "function_error",
 ]
 
 MAX_FRAC_BITS = 30  # two table entries of g <= 30 fractional bits multiply exactly in int64
@@ -378,3 +378,42 @@ def sigmoid_poly(q: Tensor, frac_bits: int, degree: int = 7, bound: int = 8) -> 
     for j in range(deg - 1, -1, -1):
         y = ((y * u) >> f) + int(c[j])
     return y
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# measuring: error against float math (for the lecture's curves and the widget)
+# ---------------------------------------------------------------------------------------------------------------------
+METHODS = ("exp_lut", "exp_generic", "sigmoid_lut", "sigmoid_generic", "sigmoid_poly", "tanh_lut", "tanh_generic")
+_EXACT = {"exp": torch.exp, "sigmoid": torch.sigmoid, "tanh": torch.tanh}
+
+
+def function_error(method: str, frac_bits: int, digit_bits: int = 8, span: float = 8.0,
+                   points: int = 4001) -> dict[str, Tensor]:
+    r"""A method's values and error against float64 math on a grid of ``points`` inputs in :math:`[-s, s]`
+    (:math:`[-s, 0]` for exp), rounded to the fixed-point grid.
+
+    Args:
+        method: one of :data:`METHODS` (``"sigmoid_lut"``, ``"sigmoid_generic"``, ...).
+        frac_bits: :math:`f` of input and output. digit_bits: :math:`d` of the LUT methods.
+        span: :math:`s`. points: grid size.
+
+    Returns:
+        ``{"x": (P,), "approx": (P,), "exact": (P,), "error": (P,) absolute, "max_error": ()}`` (float64).
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, but got {method!r}")
+    f = _check_frac("frac_bits", frac_bits)
+    check_bits("digit_bits", digit_bits, low=1, high=MAX_DIGIT_BITS)
+    name, kind = method.split("_")
+    lo, hi = -float(span), (0.0 if name == "exp" else float(span))
+    q = torch.unique(torch.round(torch.linspace(lo, hi, points, dtype=torch.float64) * 2.0**f).long())  # (P,)
+    if kind == "lut":
+        out = {"exp": exp_lut, "sigmoid": sigmoid_lut, "tanh": tanh_lut}[name](q, f, digit_bits)
+    elif kind == "poly":
+        out = sigmoid_poly(q, f)
+    else:
+        out = {"exp": exp_generic, "sigmoid": sigmoid_generic, "tanh": tanh_generic}[name](q, f)
+    x = q.double() * 2.0**-f
+    approx, exact = out.double() * 2.0**-f, _EXACT[name](x)
+    error = (approx - exact).abs()
+    return {"x": x, "approx": approx, "exact": exact, "error": error, "max_error": error.max()}

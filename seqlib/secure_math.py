@@ -32,7 +32,7 @@ from .mpc import Shared, split_widths
 from .twoparty import TwoParty
 
 __all__ = ["exp_lut", "reciprocal_newton", "sigmoid_lut", "tanh_lut", "exp_generic", "reciprocal_generic",
-           "sigmoid_generic", "tanh_generic", "abs_and_sign"]
+           "sigmoid_generic", "tanh_generic", "abs_and_sign", "function_cost"]
 
 
 def _mul_trunc_all(tp: TwoParty, shift: int):
@@ -150,3 +150,31 @@ def tanh_generic(tp: TwoParty, x: Shared, frac_bits: int, exp_iterations: int = 
     r""":func:`seqlib.lut.tanh_generic` on shares: :math:`2\sigma(2x) - 1`."""
     with tp.scope("tanh"):
         return sigmoid_generic(tp, x * 2, frac_bits, exp_iterations, recip_iterations) * 2 - (1 << frac_bits)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# measuring: what one function costs on shares
+# ---------------------------------------------------------------------------------------------------------------------
+def function_cost(method: str, frac_bits: int, digit_bits: int = 8, n: int = 64, ring_bits: int = 64,
+                  compare_bits: int = 4, seed: int = 0) -> dict[str, float]:
+    r"""Run one of :data:`seqlib.lut.METHODS` on ``n`` shared inputs and return its cost per element.
+
+    Returns:
+        ``{"online_bytes", "offline_bytes"}`` per element, ``"rounds"`` (for the whole vector: rounds do not grow
+        with ``n``), and ``"online_bits"`` in total.
+    """
+    fns = {"exp_lut": lambda tp, x: exp_lut(tp, -x, frac_bits, digit_bits),
+           "exp_generic": lambda tp, x: exp_generic(tp, -x, frac_bits),
+           "sigmoid_lut": lambda tp, x: sigmoid_lut(tp, x, frac_bits, digit_bits),
+           "sigmoid_generic": lambda tp, x: sigmoid_generic(tp, x, frac_bits),
+           "tanh_lut": lambda tp, x: tanh_lut(tp, x, frac_bits, digit_bits),
+           "tanh_generic": lambda tp, x: tanh_generic(tp, x, frac_bits)}
+    if method not in fns:
+        raise ValueError(f"method must be one of {', '.join(fns)}, but got {method!r}")
+    tp = TwoParty(ring_bits=ring_bits, compare_bits=compare_bits, seed=seed)
+    x = tp.share_input(1, torch.randint(0, 4 << frac_bits, (n,), generator=torch.Generator().manual_seed(seed)))
+    tp.channel.online.clear()
+    fns[method](tp, x)
+    online, offline = tp.totals(), tp.totals(online=False)
+    return {"online_bytes": online.bits / 8 / n, "offline_bytes": offline.bits / 8 / n, "rounds": online.rounds,
+            "online_bits": online.bits}

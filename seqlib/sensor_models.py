@@ -23,10 +23,12 @@ from ._checks import check_choice, check_positive_int, check_rank, check_size, c
 from .cache import cached_model
 from .data import sensor_activity
 from .fastgrnn import FastGRNN
+from .fixedpoint_rnn import FixedPointRNN
 from .rnn import GRU, LSTM
 from .threads import torch_threads
 
-__all__ = ["SensorClassifier", "train_sensor_classifier", "sensor_classifier", "accuracy", "KINDS"]
+__all__ = ["SensorClassifier", "train_sensor_classifier", "sensor_classifier", "accuracy", "fixed_point_accuracy",
+           "KINDS"]
 
 KINDS = ("gru", "lstm", "fastgrnn")
 
@@ -109,3 +111,14 @@ def sensor_classifier(kind: str = "gru", hidden_size: int = 16, seq_len: int = 3
                             lambda: SensorClassifier(kind, hidden_size=hidden_size),
                             lambda m: train_sensor_classifier(m, seq_len=seq_len, seed=seed), seed=seed,
                             retrain=retrain)
+
+
+def fixed_point_accuracy(model: SensorClassifier, inputs: Tensor, targets: Tensor,
+                         frac_bits: tuple[int, ...] = (16, 12, 8, 6, 4), digit_bits: tuple[int, ...] = (8, 6, 4),
+                         int_bits: int = 8) -> dict[tuple[int, int], float]:
+    """Accuracy of ``model`` run by :class:`~seqlib.fixedpoint_rnn.FixedPointRNN` for every pair
+    ``(frac_bits, digit_bits)``, with storage ``bits = min(frac_bits + int_bits, 32)``."""
+    check_positive_int("int_bits", int_bits)
+    return {(f, d): accuracy(FixedPointRNN.from_float(model, frac_bits=f, bits=min(f + int_bits, 32),
+                                                      digit_bits=d).predict(inputs), targets)
+            for f in frac_bits for d in digit_bits}

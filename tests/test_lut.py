@@ -186,3 +186,14 @@ def test_bad_input_raises_clear_errors():
         lut.reciprocal_newton(torch.tensor([10]), 8)
     with pytest.raises(ValueError, match="power of two"):
         lut.sigmoid_poly(torch.tensor([1]), 8, bound=6)
+
+
+def test_function_error_measures_against_float_math():
+    out = lut.function_error("tanh_lut", 10, digit_bits=5, span=3.0, points=500)
+    assert set(out) == {"x", "approx", "exact", "error", "max_error"}
+    q = torch.round(out["x"] * 2**10).long()
+    assert torch.equal(out["approx"], dequantize(lut.tanh_lut(q, 10, 5), 10))
+    torch.testing.assert_close(out["error"], (out["approx"] - torch.tanh(out["x"])).abs())
+    assert float(out["x"].min()) == -3.0 and float(lut.function_error("exp_lut", 8)["x"].max()) == 0.0
+    with pytest.raises(ValueError, match="method"):
+        lut.function_error("softmax_lut", 8)

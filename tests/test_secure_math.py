@@ -109,3 +109,13 @@ def test_tables_need_less_communication_than_the_generic_recipe():
         sm.sigmoid_generic(tp, x, f)
         assert lut_bits < tp.totals().bits and lut_rounds < tp.totals().rounds
         assert math.isfinite(lut_bits)
+
+
+def test_function_cost_reports_per_element_figures():
+    one = sm.function_cost("sigmoid_lut", 12, 8, n=10)
+    many = sm.function_cost("sigmoid_lut", 12, 8, n=40)
+    assert one["online_bytes"] == many["online_bytes"] == sigmoid_bits(10, 12, 8, 12) / 8 / 10
+    assert one["rounds"] == many["rounds"]  # rounds do not grow with the number of elements
+    assert sm.function_cost("exp_generic", 12)["online_bytes"] > sm.function_cost("exp_lut", 12)["online_bytes"]
+    with pytest.raises(ValueError, match="method"):
+        sm.function_cost("sigmoid_poly", 12)

@@ -8,6 +8,7 @@ rest of seqlib; the widgets of :mod:`seqlib.widgets` draw with these functions.
 
 =================  ==========================================================================================
 ``gradients``      gradient norms through time, Jacobian heatmaps, the clipping landscape, loss curves (C07-C12)
+``private``        fixed-point error curves, accuracy against bit-width, where secure inference's bytes go (C29-C32)
 =================  ==========================================================================================
 
 Importing ``seqlib.viz`` imports matplotlib only when a function is first used; ``import seqlib`` never does.
@@ -24,6 +25,10 @@ _EXPORTS: dict[str, str] = {
     "plot_jacobian_heatmap": "gradients",
     "plot_clipping_landscape": "gradients",
     "plot_loss_curves": "gradients",
+    "plot_function_error": "private",
+    "plot_error_vs_bits": "private",
+    "plot_accuracy_vs_bits": "private",
+    "plot_communication": "private",
 }
 
 __all__ = list(_EXPORTS)
