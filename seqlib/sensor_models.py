@@ -18,6 +18,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.data import DataLoader
 
 from ._checks import check_choice, check_positive_int, check_rank, check_size, check_tensor
 from .cache import cached_model
@@ -26,6 +27,7 @@ from .fastgrnn import FastGRNN
 from .fixedpoint_rnn import FixedPointRNN
 from .rnn import GRU, LSTM
 from .threads import torch_threads
+from .train import fit
 
 __all__ = ["SensorClassifier", "train_sensor_classifier", "sensor_classifier", "accuracy", "fixed_point_accuracy",
            "KINDS"]
@@ -78,28 +80,16 @@ def accuracy(logits_or_labels: Tensor, targets: Tensor) -> float:
 
 def train_sensor_classifier(model: SensorClassifier, n_train: int = 2000, seq_len: int = 32, epochs: int = 30,
                             batch_size: int = 50, lr: float = 0.02, seed: int = 0) -> list[float]:
-    """Train ``model`` in place on ``sensor_activity(n_train, seq_len, seed)`` with Adam; returns the mean loss of
-    each epoch. Seeded (data, shuffling); a few seconds on one CPU thread at the defaults."""
+    """Train ``model`` in place on ``sensor_activity(n_train, seq_len, seed)`` with Adam and
+    :func:`seqlib.train.fit` (gradient norm clipped to 1); returns the mean training loss of each epoch. Seeded
+    (data and shuffling); seconds on one CPU thread at the defaults."""
     check_positive_int("n_train", n_train)
     check_positive_int("epochs", epochs)
     data = sensor_activity(n_train, seq_len=seq_len, seed=seed)
-    g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    losses = []
-    model.train()
-    for _ in range(epochs):
-        order = torch.randperm(n_train, generator=g)
-        total = 0.0
-        for start in range(0, n_train, batch_size):
-            idx = order[start:start + batch_size]
-            loss = F.cross_entropy(model(data.inputs[idx]), data.targets[idx])
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            total += loss.item() * len(idx)
-        losses.append(total / n_train)
-    return losses
+    loader = DataLoader(data, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed))
+    history = fit(model, loader, F.cross_entropy, torch.optim.Adam(model.parameters(), lr=lr), epochs,
+                  clip_grad_norm=1.0, device="cpu", progress=False)
+    return list(history.train_loss)
 
 
 def sensor_classifier(kind: str = "gru", hidden_size: int = 16, seq_len: int = 32, seed: int = 0,
@@ -107,7 +97,7 @@ def sensor_classifier(kind: str = "gru", hidden_size: int = 16, seq_len: int = 3
     """A trained :class:`SensorClassifier`, trained once and then loaded from the cache (``seqlib.cache``)."""
     check_choice("kind", kind, KINDS)
     with torch_threads(1):
-        return cached_model(f"sensor_{kind}_h{hidden_size}_L{seq_len}_s{seed}_v1",
+        return cached_model(f"sensor_{kind}_h{hidden_size}_L{seq_len}_s{seed}_v2",
                             lambda: SensorClassifier(kind, hidden_size=hidden_size),
                             lambda m: train_sensor_classifier(m, seq_len=seq_len, seed=seed), seed=seed,
                             retrain=retrain)
