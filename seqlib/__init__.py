@@ -22,7 +22,16 @@ Modules, one concept each:
 ``lm``              ``TransformerLM``, ``RNNLM``, ``Seq2Seq``
 ``sampling``        next-token sampling: temperature, top-k (``next_token_distribution``, ``sample_next_token``)
 ``pretrained``      the optional pretrained MiniLM encoder (``BertLike``, ``load_minilm``)
-``surrogate``       ``spike``: a step forward, a surrogate derivative backward (Part 4)
+``fixedpoint``      Part 4: fixed-point numbers: quantize, saturate, shifts, products, width changes
+``lut``             exp, sigmoid, tanh, rsqrt from lookup tables; the generic approximations beside them
+``fastgrnn``        ``FastGRNNCell``, ``FastGRNN``
+``fixedpoint_rnn``  ``FixedPointRNN``: a trained GRU/LSTM/FastGRNN in integer arithmetic
+``sensor_models``   ``SensorClassifier`` for the accelerometer activity task
+``mpc``             additive secret sharing: shares, the counting channel, the trusted dealer
+``twoparty``        two-party protocols: products, comparisons, truncation, table lookups
+``secure_math``     the table-based math functions on secret shares
+``secure_rnn``      ``secure_inference`` of a ``FixedPointRNN`` and its cost report
+``surrogate``       ``spike``: a step forward, a surrogate derivative backward
 ``spiking``         ``LIFCell``, ``LIF``, ``LeakyReadout``, ``SpikingClassifier``
 ``spiking_bptt``    the LIF layer's backpropagation through time written out (its fast path)
 ``spike_coding``    rate, latency and delta spike encoders and their decoders
@@ -61,6 +70,8 @@ _EXPORTS: dict[str, str] = {
     "RNN": "rnn",
     "LSTM": "rnn",
     "GRU": "rnn",
+    "FastGRNNCell": "fastgrnn",
+    "FastGRNN": "fastgrnn",
     # gradients
     "clip_grad_norm_": "clip",
     "clip_grad_value_": "clip",
@@ -82,9 +93,10 @@ _EXPORTS: dict[str, str] = {
     "Seq2Seq": "lm",
 }
 _SUBMODULES = {
-    "attention", "bptt", "bptt_fast", "cache", "clip", "data", "embedding", "experiments", "gradflow", "lm",
-    "models", "neuromorphic", "normalization", "positional", "pretrained", "rnn", "sampling", "spike_coding",
-    "spiking", "spiking_bptt", "stdp", "surrogate", "threads", "train", "transformer", "viz", "vocab", "widgets",
+    "attention", "bptt", "bptt_fast", "cache", "clip", "data", "embedding", "experiments", "fastgrnn", "fixedpoint",
+    "fixedpoint_rnn", "gradflow", "lm", "lut", "models", "mpc", "neuromorphic", "normalization", "positional",
+    "pretrained", "rnn", "sampling", "secure_math", "secure_rnn", "sensor_models", "spike_coding", "spiking",
+    "spiking_bptt", "stdp", "surrogate", "threads", "train", "transformer", "twoparty", "viz", "vocab", "widgets",
 }
 
 __all__ = ["__version__", *_EXPORTS]

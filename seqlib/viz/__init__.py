@@ -15,6 +15,7 @@ rest of seqlib; the widgets of :mod:`seqlib.widgets` compute their numbers there
 ``attention``      attention step by step, positional encodings, multi-head attention, next-token distributions:
                    the figures of the attention demos (C20-C23, C28)
 ``spiking``        raster plots, membrane traces, the STDP window, learned STDP features (C33-C35)
+``private``        fixed-point error curves, accuracy against bit-width, where secure inference's bytes go (C29-C32)
 =================  ==========================================================================================
 
 Importing ``seqlib.viz`` imports matplotlib only when a function is first used; ``import seqlib`` never does.
@@ -43,8 +44,12 @@ _EXPORTS: dict[str, str] = {
     "plot_membrane": "spiking",
     "plot_stdp_window": "spiking",
     "plot_stdp_features": "spiking",
+    "plot_function_error": "private",
+    "plot_error_vs_bits": "private",
+    "plot_accuracy_vs_bits": "private",
+    "plot_communication": "private",
 }
-_SUBMODULES = {"diagrams", "recurrent", "gradients", "attention", "spiking"}
+_SUBMODULES = {"diagrams", "recurrent", "gradients", "attention", "spiking", "private"}
 
 __all__ = list(_EXPORTS)
 
