@@ -19,6 +19,12 @@ Modules, one concept each:
 ``transformer``      encoder/decoder layers and stacks, ``Transformer``
 ``lm``               ``TransformerLM``, ``RNNLM``, ``Seq2Seq``
 ``data``, ``train``  offline datasets and a training loop
+``quant``, ``qat``   uniform affine quantization, fake quant and its STE; PTQ and QAT of whole models (C38)
+``observers``        min-max, moving-average and percentile observers: choosing scale and zero-point
+``dynamic_quant``    an 8-bit dynamic LSTM: int8 weights, activations quantized on the fly
+``cdf_quant``        quantizing in distribution-function space (C39)
+``climbq``           class-wise scaling, class-size bounds, HomoVar weights; ``stats``: Levene's test
+``quant_demo``       the long-tailed quantization experiment (classifier, schemes, per-class accuracy)
 ``viz``, ``widgets`` matplotlib figures and ipywidgets demos (imported only when asked for)
 ===================  =========================================================================
 
@@ -67,7 +73,8 @@ _EXPORTS: dict[str, str] = {
     "Seq2Seq": "lm",
 }
 _SUBMODULES = {"bptt", "clip", "data", "train", "viz", "widgets", "attention", "rnn", "vocab", "embedding",
-               "normalization", "positional", "transformer", "lm", "experiments", "pretrained"}
+               "normalization", "positional", "transformer", "lm", "experiments", "pretrained",
+               "quant", "observers", "qat", "dynamic_quant", "cdf_quant", "climbq", "stats", "quant_demo"}
 
 __all__ = ["__version__", *_EXPORTS]
 

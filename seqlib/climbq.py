@@ -30,6 +30,9 @@ levels or into the clipped tails. ClimbQ attacks the cause, the heterogeneity of
    gives :math:`1/n_k`; a class of one example gets :math:`\omega_k = 1`; a huge class gets :math:`1 - \beta` (inside
    its bounds) or :math:`0` (far outside them); always :math:`\max(1 - \beta, 0) \le \omega_k \le 1`.
 
+:func:`cdf_quantize` and :func:`levene` live in :mod:`seqlib.cdf_quant` and :mod:`seqlib.stats` and are importable
+from here too.
+
 Notes on the reading of the supplement. It prints the weight as :math:`(1-\beta)/(1-\beta^{1/|n_k - n_k^e|})` but
 derives its limits from :math:`(1 - x)/(1 - x^{n_k})` with :math:`x = \beta^{1/|n_k - n_k^e|}`; the formula above is
 the one whose limits it derives, and it matches the authors' published code, where the distance is measured to the
@@ -48,10 +51,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._checks import check_floating, check_positive_int, check_rank, check_size, check_tensor, shape_str
-from .stats import f_isf
+from .cdf_quant import cdf_quantize
+from .stats import f_isf, levene
 
-__all__ = ["scale_class_variances", "class_size_bounds", "ClassSizeBounds", "homovar_weights", "HomoVarLoss",
-           "class_groups", "homovar_class_weights", "ClassWiseCDFQuantize", "class_labels"]
+__all__ = ["cdf_quantize", "levene", "scale_class_variances", "class_size_bounds", "ClassSizeBounds",
+           "homovar_weights", "HomoVarLoss", "class_groups", "homovar_class_weights", "ClassWiseCDFQuantize",
+           "class_labels"]
 
 
 def _check_labels(x: Tensor, labels: Tensor, num_classes: int) -> None:

@@ -116,6 +116,12 @@ class DynamicQuantLinear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, dtype=int8 (dynamic)"
 
 
+def _is_lstm(module: object) -> bool:
+    """A ``seqlib.LSTM`` or its ``torch.nn`` twin (both keep torch's parameter layout and ``mode == "LSTM"``)."""
+    return isinstance(module, nn.Module) and getattr(module, "mode", None) == "LSTM" and hasattr(module,
+                                                                                            "weight_ih_l0")
+
+
 class DynamicQuantLSTM(nn.Module):
     r"""An LSTM with int8 weights and dynamically quantized input and hidden state, from a float LSTM.
 
@@ -150,9 +156,7 @@ class DynamicQuantLSTM(nn.Module):
 
     @classmethod
     def from_float(cls, lstm: nn.Module) -> DynamicQuantLSTM:
-        from .rnn import LSTM
-
-        if not isinstance(lstm, LSTM | nn.LSTM):
+        if not _is_lstm(lstm):
             raise TypeError(f"lstm must be a seqlib.LSTM or torch.nn.LSTM, but got {type(lstm).__name__}")
         if getattr(lstm, "proj_size", 0):
             raise ValueError("LSTMs with proj_size > 0 are not supported")
@@ -222,13 +226,11 @@ def quantize_dynamic(model: nn.Module) -> nn.Module:
     its 8-bit dynamic version (the model itself may be one of them)."""
     import copy
 
-    from .rnn import LSTM
-
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, but got {type(model).__name__}")
 
     def convert(module: nn.Module) -> nn.Module:
-        if isinstance(module, LSTM | nn.LSTM):
+        if _is_lstm(module):
             return DynamicQuantLSTM.from_float(module)
         if isinstance(module, nn.Linear):
             return DynamicQuantLinear.from_float(module)

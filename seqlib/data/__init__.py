@@ -14,6 +14,8 @@ Synthetic tasks (module ``synthetic``):
 Sensor time series (module ``sensor``):
     ``sensor_activity`` (simulated 3-axis accelerometer windows of six activities; balanced or long-tailed),
     ``ACTIVITIES``, ``SensorDataset``.
+Long-tailed sensor task (module ``imbalanced``):
+    ``sensor_long_tailed`` (an imbalanced training set and a balanced test set), ``long_tailed_counts``.
 Batching (module ``collate``):
     ``collate_padded``, ``collate_packed``, ``collate_seq2seq``, ``TokenizedDataset``, ``encode_dataset``.
 """
@@ -21,6 +23,7 @@ Batching (module ``collate``):
 from __future__ import annotations
 
 from .collate import TokenizedDataset, collate_packed, collate_padded, collate_seq2seq, encode_dataset
+from .imbalanced import LONG_TAILED_CLASSES, long_tailed_counts, sensor_long_tailed
 from .sensor import ACTIVITIES, SensorDataset, sensor_activity
 from .synthetic import (
     DATE_FORMATS,
@@ -43,6 +46,6 @@ __all__ = [
     "TIME_SERIES", "TimeSeriesDataset", "available_time_series", "load_series", "time_series",
     "DATE_FORMATS", "DateDataset", "PairDataset", "SentimentDataset", "adding_problem", "copy_task",
     "date_translation", "negation_sentiment", "noisy_sine", "reversal_task", "sorting_task",
-    "ACTIVITIES", "SensorDataset", "sensor_activity",
+    "ACTIVITIES", "SensorDataset", "sensor_activity", "LONG_TAILED_CLASSES", "long_tailed_counts", "sensor_long_tailed",
     "TokenizedDataset", "collate_packed", "collate_padded", "collate_seq2seq", "encode_dataset",
 ]
