@@ -42,7 +42,7 @@ from torch import Tensor
 
 from ._checks import check_bool, check_floating, check_tensor, shape_str
 
-__all__ = ["quant_range", "check_bits", "fake_quantize", "quantize", "dequantize", "QParams"]
+__all__ = ["quant_range", "check_bits", "fake_quantize", "quantize", "dequantize", "uniform_levels", "QParams"]
 
 QParams = tuple[Tensor, Tensor]  # (scale, zero_point)
 
@@ -234,3 +234,15 @@ def _int_dtype(bits: int, signed: bool) -> torch.dtype:
     if bits <= 8:
         return torch.int8 if signed else torch.uint8
     return torch.int16 if signed else torch.int32
+
+
+def uniform_levels(scale: float, zero_point: int, bits: int = 8, signed: bool = True) -> Tensor:
+    r"""All :math:`2^b` values :math:`(q - z)\, s`, :math:`q = q_{\min} .. q_{\max}`, that :func:`fake_quantize`
+    can output for one ``(scale, zero_point)`` (float64, ascending): the grid a figure draws."""
+    qmin, qmax = quant_range(bits, signed)
+    if not (isinstance(scale, int | float) and scale > 0 and scale < float("inf")):
+        raise ValueError(f"scale must be positive and finite, but got {scale!r}")
+    if not qmin <= int(zero_point) <= qmax:
+        raise ValueError(f"zero_point must lie in the integer range [{qmin}, {qmax}] of the quantizer, but got "
+                         f"{zero_point}")
+    return (torch.arange(qmin, qmax + 1, dtype=torch.float64) - int(zero_point)) * float(scale)

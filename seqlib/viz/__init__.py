@@ -8,6 +8,8 @@ rest of seqlib; the widgets of :mod:`seqlib.widgets` draw with these functions.
 
 =================  ==========================================================================================
 ``gradients``      gradient norms through time, Jacobian heatmaps, the clipping landscape, loss curves (C07-C12)
+``quantization``   per-class accuracy against bit-width and scheme, quantization grids over class histograms
+                   (C38-C39)
 =================  ==========================================================================================
 
 Importing ``seqlib.viz`` imports matplotlib only when a function is first used; ``import seqlib`` never does.
@@ -24,6 +26,8 @@ _EXPORTS: dict[str, str] = {
     "plot_jacobian_heatmap": "gradients",
     "plot_clipping_landscape": "gradients",
     "plot_loss_curves": "gradients",
+    "plot_per_class_accuracy": "quantization",
+    "plot_quantization_grid": "quantization",
 }
 
 __all__ = list(_EXPORTS)
