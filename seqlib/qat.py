@@ -174,8 +174,7 @@ def quantize_model(model: nn.Module, bits: int = 8, *, activations: bool | int =
     for module in targets:
         names = [n for n, p in module.named_parameters(recurse=False) if n.startswith("weight") and p is not None]
         for name in names:
-            parametrize.register_parametrization(module, name, _weight_quantizer(scheme, bits, per_channel),
-                                                 unsafe=True)
+            parametrize.register_parametrization(module, name, _weight_quantizer(scheme, bits, per_channel))
         if act_bits is not None and not isinstance(module, is_embedding):
             module.input_quantizer = _activation_quantizer(scheme, act_bits, observer, num_classes, **observer_kwargs)
             module.register_forward_pre_hook(_quantize_input)

@@ -13,20 +13,29 @@ from seqlib import cdf_quant, climbq, stats
 
 pytestmark = pytest.mark.part4
 
-scipy_stats = pytest.importorskip("scipy.stats", reason="scipy is the reference of the test extra")
-scipy_special = pytest.importorskip("scipy.special")
+
+
+@pytest.fixture(scope="module")
+def scipy_stats():
+    """scipy is the reference of the test extra (``pip install -e '.[test]'``); seqlib itself never imports it."""
+    return pytest.importorskip("scipy.stats", reason="scipy (the reference of the test extra) is not installed")
+
+
+@pytest.fixture(scope="module")
+def scipy_special():
+    return pytest.importorskip("scipy.special", reason="scipy (the reference of the test extra) is not installed")
 
 
 # ------------------------------------------------------------------------------------------------ F distribution
 @pytest.mark.parametrize(("a", "b", "x"), [(0.5, 0.5, 0.3), (10, 3, 0.99), (200, 0.5, 0.999), (1e-3, 5, 0.5),
                                            (3000, 2000, 0.6), (1.5, 4000, 1e-4), (2, 2, 0.0), (2, 2, 1.0)])
-def test_betainc_equals_scipy(a, b, x):
+def test_betainc_equals_scipy(a, b, x, scipy_special):
     assert stats.betainc(a, b, x) == pytest.approx(float(scipy_special.betainc(a, b, x)), rel=1e-8, abs=1e-300)
 
 
 @pytest.mark.parametrize("dfn", [1, 2, 3, 5, 10, 100])
 @pytest.mark.parametrize("dfd", [1, 2, 7, 50, 1000, 100_000])
-def test_f_survival_and_critical_value_equal_scipy(dfn, dfd):
+def test_f_survival_and_critical_value_equal_scipy(dfn, dfd, scipy_stats):
     for w in [0.0, 0.01, 0.5, 1.0, 2.0, 5.0, 30.0, 1e3, 1e6, math.inf]:
         assert stats.f_sf(w, dfn, dfd) == pytest.approx(float(scipy_stats.f.sf(w, dfn, dfd)), rel=1e-8, abs=1e-300)
     for alpha in [0.5, 0.05, 0.01, 1e-6]:
@@ -46,7 +55,7 @@ def test_f_bad_input():
 # ------------------------------------------------------------------------------------------------ Levene
 @pytest.mark.parametrize("center", ["mean", "median"])
 @pytest.mark.parametrize("seed", range(4))
-def test_levene_equals_scipy(center, seed):
+def test_levene_equals_scipy(center, seed, scipy_stats):
     g = torch.Generator().manual_seed(seed)
     sizes = [int(s) for s in torch.randint(2, 60, (int(torch.randint(2, 6, (1,), generator=g)),), generator=g)]
     groups = [torch.randn(n, generator=g, dtype=torch.float64) * (0.3 + 2 * torch.rand(1, generator=g).item())
@@ -57,7 +66,7 @@ def test_levene_equals_scipy(center, seed):
     assert ours.pvalue == pytest.approx(float(theirs.pvalue), rel=1e-8, abs=1e-300)
 
 
-def test_levene_accepts_lists_and_the_long_tailed_sizes():
+def test_levene_accepts_lists_and_the_long_tailed_sizes(scipy_stats):
     g = torch.Generator().manual_seed(0)
     groups = [torch.randn(n, generator=g).tolist() for n in (2000, 500, 100, 20)]
     ours, theirs = stats.levene(*groups), scipy_stats.levene(*groups, center="mean")
@@ -67,7 +76,7 @@ def test_levene_accepts_lists_and_the_long_tailed_sizes():
 
 @settings(max_examples=25, deadline=None)
 @given(sizes=st.lists(st.integers(2, 40), min_size=2, max_size=5), seed=st.integers(0, 10_000))
-def test_levene_random_groups_equal_scipy(sizes, seed):
+def test_levene_random_groups_equal_scipy(sizes, seed, scipy_stats):
     g = torch.Generator().manual_seed(seed)
     groups = [torch.randn(n, generator=g, dtype=torch.float64) * (k + 1) for k, n in enumerate(sizes)]
     ours, theirs = stats.levene(*groups), scipy_stats.levene(*[x.numpy() for x in groups], center="mean")
@@ -89,7 +98,7 @@ def test_levene_bad_input():
 
 
 # ------------------------------------------------------------------------------------------------ CDF quantization
-def test_cdf_projection_is_uniform_and_levels_are_equally_filled():
+def test_cdf_projection_is_uniform_and_levels_are_equally_filled(scipy_stats):
     """Theorem 3.1 in numbers: F(X) of normal data is uniform, so each of the 2^b bins gets ~1/2^b of the values."""
     x = torch.randn(50_000, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 3 + 1
     u = cdf_quant._cdf((x - 1) / 3, "normal")
@@ -106,7 +115,7 @@ def test_cdf_projection_is_uniform_and_levels_are_equally_filled():
 
 
 @pytest.mark.parametrize("dist", ["normal", "laplace"])
-def test_cdf_quantize_maps_each_value_to_the_level_of_its_bin(dist):
+def test_cdf_quantize_maps_each_value_to_the_level_of_its_bin(dist, scipy_stats):
     x = torch.linspace(-6, 6, 1001, dtype=torch.float64)
     y = cdf_quant.cdf_quantize(x, 3, dist, loc=0.5, scale=1.5)
     levels = cdf_quant.cdf_levels(3, dist, 0.5, 1.5)
@@ -185,7 +194,7 @@ def test_scale_class_variances_bad_input():
 
 # ------------------------------------------------------------------------------------------------ Theorem 3.2
 @pytest.mark.parametrize("seed", range(6))
-def test_class_size_bounds_agree_with_levenes_test(seed):
+def test_class_size_bounds_agree_with_levenes_test(seed, scipy_stats):
     """At the actual sizes, n_k lies inside its bounds exactly when Levene's test accepts (W < F_alpha)."""
     g = torch.Generator().manual_seed(seed)
     spreads = [1.0, 1.0 + 0.15 * seed, 1.0, 1.0 - 0.05 * seed]
