@@ -7,15 +7,17 @@ seqlib.quant_demo.SCHEMES (weights and layer inputs), and measures on the balanc
 - ``size``      bytes of the parameters (quantized weights packed at b bits, a float32 scale + int32 zero-point per
                 grid, float32 biases), seqlib.qat.model_size_bytes;
 - ``overall``   accuracy on the balanced test set (= mean of the class accuracies);
-- ``worst``     the lowest class accuracy (on this task, the rarest class);
+- ``worst``     the lowest class accuracy (mostly the rarest class's);
 
 as mean ± standard deviation over the seeds. A second table times inference of one batch (64 windows) on one
-thread: the float model, the fake-quantized model (float arithmetic on a b-bit grid, what QAT runs), seqlib's
-8-bit dynamic path (seqlib.dynamic_quant, integer products in float64, written for reading) and torch's int8
-kernels (torch.ao.quantization.quantize_dynamic, where this torch still has them), with ratios to float.
+thread: the float model (seqlib.LSTM, and its torch.nn.LSTM twin with the same weights), the fake-quantized model
+(float arithmetic on an 8-bit grid, what QAT runs), seqlib's 8-bit dynamic path (seqlib.dynamic_quant, integer
+products in float64, written for reading) and torch's int8 kernels (torch.ao.quantization.quantize_dynamic, where
+this torch still has them), with ratios to the seqlib float model and how often each predicts what it predicts.
 
     python benchmarks/bench_quantization.py            # 3 seeds, about 4 minutes on one core
     python benchmarks/bench_quantization.py --quick    # 1 seed, 4 and 2 bits, about 1 minute
+    python benchmarks/bench_quantization.py --json build/quantization_results.json
 """
 
 from __future__ import annotations
@@ -84,6 +86,8 @@ def main() -> None:
     parser.add_argument("--bits", type=int, nargs="+", default=[8, 4, 2])
     parser.add_argument("--qat-epochs", type=int, default=8)
     parser.add_argument("--quick", action="store_true", help="1 seed, 4 and 2 bits")
+    parser.add_argument("--json", help="also write every run's per-class accuracies to this file (a few kB), e.g. "
+                                       "for a widget that shows measured numbers without training")
     args = parser.parse_args()
     if args.quick:
         args.seeds, args.bits = 1, [4, 2]
@@ -126,6 +130,17 @@ def main() -> None:
         means = [100 * statistics.mean(col) for col in zip(*rows, strict=True)]
         print(f"| {scheme} | {bits} | {sizes[(scheme, bits)]} | {mean_std(entry['overall'])} | "
               f"{mean_std(entry['worst'])} | {' / '.join(f'{m:.0f}' for m in means)} |")
+
+    if args.json:
+        import json
+
+        runs = {scheme: {} for scheme, _ in per_class_rows}
+        for (scheme, bits), rows in per_class_rows.items():
+            runs[scheme][str(bits)] = {"per_class": rows, "size_bytes": sizes[(scheme, bits)]}
+        with open(args.json, "w") as f:
+            json.dump({"classes": train.classes, "train_counts": train.class_counts().tolist(),
+                       "test_per_class": 200, "seeds": args.seeds, "qat_epochs": args.qat_epochs, "runs": runs},
+                      f, indent=1)
 
     model = models[0]
     x = test.inputs[:64]

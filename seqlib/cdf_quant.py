@@ -76,7 +76,7 @@ def _as_param(name: str, value: Tensor | float, x: Tensor, axis: int | None) -> 
     if axis is None:
         if value.numel() != 1:
             raise ValueError(f"{name} must be a number per tensor, but got shape {shape_str(value.shape)}")
-        return value.reshape(())
+        return value.reshape(())  # ()
     if value.numel() != x.shape[axis]:
         raise ValueError(f"{name} must have shape (C,) with C = {x.shape[axis]} = x.shape[{axis}], but got shape "
                          f"{shape_str(value.shape)}")

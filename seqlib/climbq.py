@@ -211,15 +211,16 @@ def homovar_weights(counts: Sequence[float] | Tensor, lower: Sequence[float] | T
     Returns:
         ``(K,)`` float64 weights.
     """
-    n = torch.as_tensor(counts, dtype=torch.float64).reshape(-1)
+    n = torch.as_tensor(counts, dtype=torch.float64).reshape(-1)  # (K,)
     if n.numel() == 0:
         raise ValueError("counts must hold one size per class, but got none")
     if not bool(torch.all(n >= 1)):
         raise ValueError(f"every class size must be at least 1 (an empty class has no weight), but got {n.tolist()}")
     if not isinstance(beta, int | float) or not 0.0 < beta < 1.0:
         raise ValueError(f"beta must be in (0, 1), but got {beta!r}")
-    lo = torch.full_like(n, math.nan) if lower is None else torch.as_tensor(lower, dtype=torch.float64).reshape(-1)
-    hi = torch.full_like(n, math.nan) if upper is None else torch.as_tensor(upper, dtype=torch.float64).reshape(-1)
+    nan = torch.full_like(n, math.nan)
+    lo = nan if lower is None else torch.as_tensor(lower, dtype=torch.float64).reshape(-1)  # (K,)
+    hi = nan if upper is None else torch.as_tensor(upper, dtype=torch.float64).reshape(-1)  # (K,)
     if lo.shape != n.shape or hi.shape != n.shape:
         raise ValueError(f"lower and upper must have shape (K,) with K = {n.numel()}, but got {shape_str(lo.shape)} "
                          f"and {shape_str(hi.shape)}")
@@ -237,7 +238,7 @@ def homovar_class_weights(features: Tensor, labels: Tensor, num_classes: int, al
                           beta: float = 0.999, normalize: bool = True) -> Tensor:
     """HomoVar weights from features ``(N, *)`` grouped by ``labels``: Theorem 3.2's bounds, then
     :func:`homovar_weights` at the classes' sizes."""
-    groups = class_groups(features.reshape(features.shape[0], -1), labels, num_classes)
+    groups = class_groups(features.reshape(features.shape[0], -1), labels, num_classes)  # K x (n_k, D)
     bounds = class_size_bounds(*groups, alpha=alpha)
     return homovar_weights(bounds.counts, bounds.lower, bounds.upper, beta=beta, normalize=normalize)
 
@@ -254,7 +255,7 @@ class HomoVarLoss(nn.Module):
 
     def __init__(self, weights: Tensor | Sequence[float]):
         super().__init__()
-        w = torch.as_tensor(weights, dtype=torch.float32).reshape(-1)
+        w = torch.as_tensor(weights, dtype=torch.float32).reshape(-1)  # (K,)
         if w.numel() == 0 or not bool(torch.all(torch.isfinite(w) & (w >= 0))) or not float(w.sum()) > 0:
             raise ValueError(f"weights must be finite, non-negative and not all zero, but got {w.tolist()}")
         self.register_buffer("weight", w * w.numel() / w.sum())

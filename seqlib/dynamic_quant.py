@@ -200,7 +200,7 @@ class DynamicQuantLSTM(nn.Module):
         if hx is None:
             h0 = c0 = x.new_zeros(shape)
         else:
-            h0, c0 = (s if batched else s.unsqueeze(1) for s in hx)
+            h0, c0 = (s if batched else s.unsqueeze(1) for s in hx)  # (D*num_layers, N, H)
             if tuple(h0.shape) != shape or tuple(c0.shape) != shape:
                 raise ValueError(f"hx must be (h_0, c_0), each of shape (D * num_layers, N, H) = {shape_str(shape)}, "
                                  f"but got {shape_str(h0.shape)} and {shape_str(c0.shape)}")
@@ -214,10 +214,10 @@ class DynamicQuantLSTM(nn.Module):
                 h_n.append(h)
                 c_n.append(c)
             x = torch.cat(outs, dim=-1)  # (L, N, D*H)
-        out = x.transpose(0, 1) if batched and self.batch_first else x
+        out = x.transpose(0, 1) if batched and self.batch_first else x  # (N, L, D*H) or (L, N, D*H)
         h_n_t, c_n_t = torch.stack(h_n), torch.stack(c_n)  # (D*num_layers, N, H)
         if not batched:
-            out, h_n_t, c_n_t = out.squeeze(1), h_n_t.squeeze(1), c_n_t.squeeze(1)
+            out, h_n_t, c_n_t = out.squeeze(1), h_n_t.squeeze(1), c_n_t.squeeze(1)  # (L, D*H), (D*layers, H)
         return out, (h_n_t, c_n_t)
 
 

@@ -55,8 +55,8 @@ def choose_qparams(min_val: Tensor | float, max_val: Tensor | float, bits: int =
     """
     qmin, qmax = quant_range(bits, signed)
     check_bool("symmetric", symmetric)
-    lo = torch.as_tensor(min_val, dtype=torch.float32).reshape(-1)
-    hi = torch.as_tensor(max_val, dtype=torch.float32).reshape(-1)
+    lo = torch.as_tensor(min_val, dtype=torch.float32).reshape(-1)  # (C,)
+    hi = torch.as_tensor(max_val, dtype=torch.float32).reshape(-1)  # (C,)
     if lo.shape != hi.shape:
         raise ValueError(f"min_val and max_val must have the same shape, but got {shape_str(lo.shape)} and "
                          f"{shape_str(hi.shape)}")
@@ -106,7 +106,7 @@ class Observer(nn.Module):
                              f"{shape_str(x.shape)}")
         x = x.detach().float()
         if self.ch_axis is None:
-            return x.reshape(1, -1)
+            return x.reshape(1, -1)  # (1, numel)
         if not -x.dim() <= self.ch_axis < x.dim():
             raise ValueError(f"ch_axis = {self.ch_axis} is out of range for an input of shape {shape_str(x.shape)}")
         return x.movedim(self.ch_axis, 0).reshape(x.shape[self.ch_axis], -1)  # (C, M)

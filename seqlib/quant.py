@@ -95,11 +95,11 @@ def _check_qparams(x: Tensor, scale: object, zero_point: object, qmin: int, qmax
         if axis is not None and (value.dim() != 1 or value.numel() != channels):
             raise ValueError(f"{name} must have shape (C,) with C = {channels} = input.shape[{axis}], but got shape "
                              f"{shape_str(value.shape)}")
-    scale = scale.detach().reshape(-1).float()
+    scale = scale.detach().reshape(-1).float()  # (1,) or (C,)
     if not bool(torch.all(torch.isfinite(scale) & (scale > 0))):
         shown = scale.tolist() if axis is not None else float(scale)
         raise ValueError(f"scale must be positive and finite, but got {shown}")
-    zp = zero_point.detach().reshape(-1)
+    zp = zero_point.detach().reshape(-1)  # (1,) or (C,)
     if zp.is_floating_point():
         if axis is None and not bool(torch.all(zp == zp.round())):
             raise ValueError(f"zero_point must be an integer for per-tensor quantization, but got {float(zp)}")
@@ -115,7 +115,7 @@ def _check_qparams(x: Tensor, scale: object, zero_point: object, qmin: int, qmax
 def _broadcast(values: Tensor, x: Tensor, axis: int | None) -> Tensor:
     """``(C,)`` -> a shape that broadcasts along ``axis`` of ``x`` (``(1, C, 1, ...)``); per tensor: a 0-d tensor."""
     if axis is None:
-        return values.reshape(())
+        return values.reshape(())  # (): one number for the whole tensor
     shape = [1] * x.dim()
     shape[axis] = -1
     return values.reshape(shape)  # (1, .., C, .., 1)

@@ -10,6 +10,7 @@ class), then quantized at :math:`b` bits by one of these :data:`SCHEMES`:
 ``"cdf"``           post-training: one normal distribution function fitted to all values, grid uniform in
                     :math:`F(x)` space (:func:`seqlib.cdf_quant.cdf_quantize`)
 ``"uniform_qat"``   quantization-aware training on the uniform grid, the float model's loss
+``"cdf_qat"``       quantization-aware training in :math:`F(x)` space (one global normal), the float model's loss
 ``"climbq"``        quantization-aware training in :math:`F(x)` space, grid fitted after class-wise variance
                     scaling, HomoVar-weighted loss (:mod:`seqlib.climbq`)
 ==================  =================================================================================================
@@ -41,7 +42,7 @@ from .train import fit, per_class_accuracy, predict, seed_everything
 __all__ = ["SequenceClassifier", "balanced_class_weights", "train_classifier", "quantize_scheme", "per_class",
            "SCHEMES"]
 
-SCHEMES = ("uniform", "cdf", "uniform_qat", "climbq")
+SCHEMES = ("uniform", "cdf", "uniform_qat", "cdf_qat", "climbq")
 
 
 class SequenceClassifier(nn.Module):
@@ -119,7 +120,7 @@ def quantize_scheme(model: nn.Module, scheme: str, bits: int, train: Dataset, *,
 
     Args:
         model: the float classifier (left unchanged; a quantized copy is returned, in eval mode).
-        scheme: ``"uniform"``, ``"cdf"``, ``"uniform_qat"`` or ``"climbq"``.
+        scheme: ``"uniform"``, ``"cdf"``, ``"uniform_qat"``, ``"cdf_qat"`` or ``"climbq"``.
         bits: weights and layer inputs at this bit-width (2-8 in the course).
         train: the training set: calibration data, and the QAT data.
         per_channel: one weight grid per output row.
@@ -131,7 +132,7 @@ def quantize_scheme(model: nn.Module, scheme: str, bits: int, train: Dataset, *,
     """
     check_choice("scheme", scheme, SCHEMES)
     num_classes = len(train.classes) if hasattr(train, "classes") else int(train.targets.max()) + 1
-    grid = {"uniform": "uniform", "uniform_qat": "uniform", "cdf": "cdf", "climbq": "climbq"}[scheme]
+    grid = {"uniform": "uniform", "uniform_qat": "uniform", "cdf": "cdf", "cdf_qat": "cdf", "climbq": "climbq"}[scheme]
     quantized = quantize_model(model, bits, per_channel=per_channel, scheme=grid,
                                num_classes=num_classes if grid == "climbq" else None)
     calibration = [(train.inputs[i:i + 512], train.targets[i:i + 512]) for i in range(0, len(train), 512)]
@@ -139,7 +140,7 @@ def quantize_scheme(model: nn.Module, scheme: str, bits: int, train: Dataset, *,
     if scheme in ("uniform", "cdf"):
         return quantized
     seed_everything(seed)
-    if scheme == "uniform_qat":
+    if scheme in ("uniform_qat", "cdf_qat"):
         weight = balanced_class_weights(train.targets, num_classes)
         _train(quantized, _loader(train, batch_size), lambda out, y: F.cross_entropy(out, y, weight=weight),
                qat_epochs, lr)
