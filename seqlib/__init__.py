@@ -31,6 +31,14 @@ Modules, one concept each:
 ``twoparty``        two-party protocols: products, comparisons, truncation, table lookups
 ``secure_math``     the table-based math functions on secret shares
 ``secure_rnn``      ``secure_inference`` of a ``FixedPointRNN`` and its cost report
+``quant``           uniform affine quantization: ``fake_quantize`` and its straight-through gradient
+``observers``       min-max, moving-average and percentile observers: choosing scale and zero-point
+``qat``             post-training quantization and quantization-aware training of whole models (``quantize_model``)
+``dynamic_quant``   an 8-bit dynamic LSTM: int8 weights, activations quantized on the fly
+``cdf_quant``       quantizing in distribution-function space (``cdf_quantize``)
+``stats``           Levene's test of equal variances and the F distribution it needs
+``climbq``          class-wise variance scaling, class-size bounds, HomoVar weights (ClimbQ)
+``quant_demo``      the long-tailed quantization experiment: classifier, schemes, per-class accuracy
 ``surrogate``       ``spike``: a step forward, a surrogate derivative backward
 ``spiking``         ``LIFCell``, ``LIF``, ``LeakyReadout``, ``SpikingClassifier``
 ``spiking_bptt``    the LIF layer's backpropagation through time written out (its fast path)
@@ -93,10 +101,11 @@ _EXPORTS: dict[str, str] = {
     "Seq2Seq": "lm",
 }
 _SUBMODULES = {
-    "attention", "bptt", "bptt_fast", "cache", "clip", "data", "embedding", "experiments", "fastgrnn", "fixedpoint",
-    "fixedpoint_rnn", "gradflow", "lm", "lut", "models", "mpc", "neuromorphic", "normalization", "positional",
-    "pretrained", "rnn", "sampling", "secure_math", "secure_rnn", "sensor_models", "spike_coding", "spiking",
-    "spiking_bptt", "stdp", "surrogate", "threads", "train", "transformer", "twoparty", "viz", "vocab", "widgets",
+    "attention", "bptt", "bptt_fast", "cache", "cdf_quant", "climbq", "clip", "data", "dynamic_quant", "embedding",
+    "experiments", "fastgrnn", "fixedpoint", "fixedpoint_rnn", "gradflow", "lm", "lut", "models", "mpc",
+    "neuromorphic", "normalization", "observers", "positional", "pretrained", "qat", "quant", "quant_demo", "rnn",
+    "sampling", "secure_math", "secure_rnn", "sensor_models", "spike_coding", "spiking", "spiking_bptt", "stats",
+    "stdp", "surrogate", "threads", "train", "transformer", "twoparty", "viz", "vocab", "widgets",
 }
 
 __all__ = ["__version__", *_EXPORTS]

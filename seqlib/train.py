@@ -55,7 +55,8 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
 __all__ = ["History", "fit", "evaluate", "select_device", "to_device", "save_checkpoint", "load_checkpoint",
-           "seed_everything", "EarlyStopping"]
+           "seed_everything", "EarlyStopping", "predict", "confusion_matrix", "per_class_accuracy", "per_class_recall",
+           "per_class_precision"]
 
 Callback = Callable[[int, "History", nn.Module], "bool | None"]
 
@@ -482,3 +483,77 @@ def fit(
         if stop:
             break
     return history
+
+
+# --------------------------------------------------------------------------------------------- per-class metrics
+
+
+@torch.no_grad()
+def predict(model: nn.Module, loader: Iterable[Any], device: str | torch.device = "auto") -> tuple[torch.Tensor,
+                                                                                                   torch.Tensor]:
+    """``(predictions, targets)``, both ``(N,)`` int64 on the CPU: the arg-max class of ``model``'s ``(B, K)`` logits
+    over every ``(inputs, targets)`` batch of ``loader``, in eval mode, without grad."""
+    dev = select_device(device)
+    was_training = model.training
+    model.eval()
+    predictions, targets = [], []
+    try:
+        for i, batch in enumerate(loader):
+            inputs, target = _split_batch(batch, i)
+            logits = _call(model, to_device(inputs, dev))
+            if not isinstance(logits, torch.Tensor) or logits.dim() != 2:
+                shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+                raise ValueError(f"predict needs the model to return logits of shape (B, K), but got {shape}")
+            predictions.append(logits.argmax(dim=1).cpu())
+            targets.append(torch.as_tensor(target).reshape(-1).cpu())
+    finally:
+        model.train(was_training)
+    if not predictions:
+        raise ValueError("the loader yielded no batches")
+    return torch.cat(predictions), torch.cat(targets).long()
+
+
+def confusion_matrix(predictions: torch.Tensor, targets: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """``(K, K)`` int64 counts: entry ``[i, j]`` is how many examples of class ``i`` were predicted as ``j``."""
+    for name, value in (("predictions", predictions), ("targets", targets)):
+        if not isinstance(value, torch.Tensor) or value.dim() != 1 or value.is_floating_point():
+            what = f"shape {tuple(value.shape)}, dtype {value.dtype}" if isinstance(value, torch.Tensor) else \
+                type(value).__name__
+            raise ValueError(f"{name} must be a 1-D integer tensor of class indices (N,), but got {what}")
+    if predictions.shape != targets.shape:
+        raise ValueError(f"predictions and targets must have the same shape (N,), but got {tuple(predictions.shape)} "
+                         f"and {tuple(targets.shape)}")
+    if not isinstance(num_classes, int) or isinstance(num_classes, bool) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive int, but got {num_classes!r}")
+    for name, value in (("predictions", predictions), ("targets", targets)):
+        if value.numel() and (int(value.min()) < 0 or int(value.max()) >= num_classes):
+            raise ValueError(f"{name} must lie in [0, {num_classes - 1}], but got values from {int(value.min())} to "
+                             f"{int(value.max())}")
+    index = targets.long() * num_classes + predictions.long()  # (N,) flat index of (true, predicted)
+    return torch.bincount(index, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def per_class_recall(predictions: torch.Tensor, targets: torch.Tensor, num_classes: int) -> torch.Tensor:
+    r"""``(K,)`` recall of each class, :math:`TP_k / (TP_k + FN_k)`: the fraction of class :math:`k`'s examples that
+    were predicted as :math:`k`. A class without examples in ``targets`` raises (its recall is undefined)."""
+    cm = confusion_matrix(predictions, targets, num_classes)
+    support = cm.sum(1)  # (K,) examples of each class
+    if bool((support == 0).any()):
+        empty = (support == 0).nonzero().flatten().tolist()
+        raise ValueError(f"class(es) {empty} have no examples in targets, so their recall is undefined; evaluate on "
+                         f"a test set that holds every class (e.g. a balanced one)")
+    return cm.diagonal().double() / support.double()
+
+
+def per_class_accuracy(predictions: torch.Tensor, targets: torch.Tensor, num_classes: int) -> torch.Tensor:
+    r"""``(K,)`` accuracy on each class's own examples, the measure of the long-tailed literature ("class-wise
+    accuracy"). It is the class's recall (:func:`per_class_recall`); on a balanced test set the mean over classes is
+    the overall accuracy, and its minimum is the worst-class accuracy."""
+    return per_class_recall(predictions, targets, num_classes)
+
+
+def per_class_precision(predictions: torch.Tensor, targets: torch.Tensor, num_classes: int) -> torch.Tensor:
+    r"""``(K,)`` precision of each class, :math:`TP_k / (TP_k + FP_k)`; ``nan`` for a class never predicted."""
+    cm = confusion_matrix(predictions, targets, num_classes)
+    predicted = cm.sum(0).double()  # (K,) how often each class was predicted
+    return torch.where(predicted > 0, cm.diagonal().double() / predicted.clamp(min=1), torch.nan)

@@ -16,6 +16,8 @@ Sensor time series (module ``sensor``):
     ``ACTIVITIES``, ``SensorDataset``.
 Images (module ``digits``):
     ``digits_8x8`` (the 8x8 handwritten digits that scikit-learn ships; read from its package, never imported).
+Long-tailed sensor task (module ``imbalanced``):
+    ``sensor_long_tailed`` (an imbalanced training set and a balanced test set), ``long_tailed_counts``.
 Batching (module ``collate``):
     ``collate_padded``, ``collate_packed``, ``collate_seq2seq``, ``TokenizedDataset``, ``encode_dataset``.
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 from .collate import TokenizedDataset, collate_packed, collate_padded, collate_seq2seq, encode_dataset
 from .digits import digits_8x8
+from .imbalanced import LONG_TAILED_CLASSES, long_tailed_counts, sensor_long_tailed
 from .sensor import ACTIVITIES, SensorDataset, sensor_activity
 from .synthetic import (
     DATE_FORMATS,
@@ -46,6 +49,7 @@ __all__ = [
     "TIME_SERIES", "TimeSeriesDataset", "available_time_series", "load_series", "time_series",
     "DATE_FORMATS", "DateDataset", "PairDataset", "SentimentDataset", "adding_problem", "copy_task",
     "date_translation", "negation_sentiment", "noisy_sine", "reversal_task", "sorting_task",
-    "ACTIVITIES", "SensorDataset", "sensor_activity", "digits_8x8",
+    "ACTIVITIES", "SensorDataset", "sensor_activity", "digits_8x8", "LONG_TAILED_CLASSES", "long_tailed_counts",
+    "sensor_long_tailed",
     "TokenizedDataset", "collate_packed", "collate_padded", "collate_seq2seq", "encode_dataset",
 ]

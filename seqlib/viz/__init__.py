@@ -16,6 +16,8 @@ rest of seqlib; the widgets of :mod:`seqlib.widgets` compute their numbers there
                    the figures of the attention demos (C20-C23, C28)
 ``spiking``        raster plots, membrane traces, the STDP window, learned STDP features (C33-C35)
 ``private``        fixed-point error curves, accuracy against bit-width, where secure inference's bytes go (C29-C32)
+``quantization``   per-class accuracy against bit-width and scheme, quantization grids over class histograms
+                   (C38-C39)
 =================  ==========================================================================================
 
 Importing ``seqlib.viz`` imports matplotlib only when a function is first used; ``import seqlib`` never does.
@@ -48,8 +50,10 @@ _EXPORTS: dict[str, str] = {
     "plot_error_vs_bits": "private",
     "plot_accuracy_vs_bits": "private",
     "plot_communication": "private",
+    "plot_per_class_accuracy": "quantization",
+    "plot_quantization_grid": "quantization",
 }
-_SUBMODULES = {"diagrams", "recurrent", "gradients", "attention", "spiking", "private"}
+_SUBMODULES = {"diagrams", "recurrent", "gradients", "attention", "spiking", "private", "quantization"}
 
 __all__ = list(_EXPORTS)
 
