@@ -132,6 +132,7 @@ def _summarise(result: dict) -> tuple[float, float, list[str], list[str], list[s
     for name, res in result["notebooks"].items():
         if res["status"] != "graded":
             problems.append(res["message"])
+        problems += [p.split(";")[0] for p in res.get("lost", [])]
         for gid, cell in res["cells"].items():
             max_score += cell["max_score"]
             score += cell["score"] or 0.0

@@ -121,6 +121,11 @@ def grade_notebook(job: dict, notebook: str, progress=None, on_kernel=None) -> d
         if work is not None:
             shutil.rmtree(work, ignore_errors=True)
     res["restarts"], res["seconds"] = report.restarts, round(report.seconds, 3)
+    for outcome in report.outcomes.values():  # a lost answer or extra cell: said in the summary, too
+        if outcome.status in ("timeout", "memory", "died") and not nb.cells[outcome.index].metadata.get(
+                "nbgrader", {}).get("grade"):
+            gid = nb.cells[outcome.index].metadata.get("nbgrader", {}).get("grade_id") or f"cell {outcome.index}"
+            res.setdefault("lost", []).append(f"{gid}: {outcome.message}")
     guard_by_cell = {o.index: o.guard for o in report.outcomes.values()}
     for note in report.guard_notes:
         res["flags"].append(f"the grader undid tampering ({note})")

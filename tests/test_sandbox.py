@@ -22,6 +22,7 @@ import seqlib
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "grading"))
 import fixture_course as fc  # noqa: E402
+from graded import require_sandbox  # noqa: E402
 
 from seqcourse.cli import main  # noqa: E402
 from seqcourse.course import Course  # noqa: E402
@@ -32,17 +33,6 @@ from seqcourse.sandbox import HOME, LIB, RUN, format_size, parse_size, probe  # 
 
 pytestmark = pytest.mark.course
 REPO = Path(__file__).resolve().parents[1]
-
-
-def require_sandbox():
-    """The sandbox of this machine; skip without one (fail under CI)."""
-    check = probe()
-    if not check.works:
-        message = f"no grading sandbox on this machine: {check.problem} (fix: {check.fix})"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return check.sandbox
 
 
 def test_sizes_read_and_print_like_the_command_line():
