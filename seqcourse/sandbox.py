@@ -6,7 +6,7 @@ Every kernel that runs student code starts inside `bubblewrap <https://github.co
 - **files**: an empty root with, read-only, the Python environment (``/usr``, the interpreter's prefix, the
   virtualenv, site-packages) and the course's packages (``seqlib`` and ``seqcourse.kernel``; from an editable
   install only those package folders, at ``/opt/seqcourse/lib``, never the checkout around them), the
-  assignment's data files, and a private size-capped scratch folder ``/home/student`` (its working folder, its
+  assignment's data files, and a private size-capped scratch folder ``/student`` (its working folder, its
   ``$HOME`` and ``/tmp``). The course root, the exercises and their solutions, the gradebook, other hand-ins,
   the demo class, the instructor's home and caches and other kernels' folders do not exist in it;
 - **network**: its own network namespace (a loopback of its own, nothing else). The grader reaches the kernel
@@ -44,7 +44,7 @@ DEFAULT_SCRATCH = 512 * MiB  #: bytes the kernel may write (its scratch folder; 
 SHM_SIZE = 64 * MiB
 MIN_VERSION = (0, 8, 0)  #: ``--size`` (capped tmpfs) and ``--disable-userns``
 
-HOME = "/home/student"  #: the kernel's working folder, ``$HOME`` and (``.tmp``) ``/tmp``
+HOME = "/student"  #: the kernel's working folder, ``$HOME`` and (``.tmp``) ``/tmp``
 RUN = "/run/kernel"  #: the connection file and the kernel's Unix sockets
 LIB = "/opt/seqcourse/lib"  #: the course's packages when they are not in site-packages (editable install)
 LAUNCHER = str(Path(__file__).with_name("_launch.py"))
