@@ -8,6 +8,7 @@ fail: CI installs bubblewrap (``.ci/run``).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import sqlite3
@@ -202,3 +203,16 @@ def test_a_notebook_written_by_the_grader_is_valid(tmp_path):
     asyncio.run(Executor(nb, ["student"], cwd=HOME, sandbox=sandbox, guard=False, scratch=str(tmp_path)).run())
     nbformat.validate(nb)
     assert nb.cells[0].outputs[0]["text"] == "42\n"
+
+
+def test_without_cgroups_an_allocation_over_the_cap_is_a_memory_limit_and_grading_goes_on(tmp_path):
+    # the rlimit fallback (a laptop without root): RLIMIT_AS per process, the failed allocation stops the cell
+    sandbox = dataclasses.replace(require_sandbox(), cgroup=None, memory=2 << 30)
+    nb = new_notebook(cells=[new_code_cell("x = 1"), new_code_cell("hoard = b'x' * (6 << 30)\ny = 2"),
+                             new_code_cell("print(x, 'y' in globals())")])
+    report = asyncio.run(Executor(nb, ["student"] * 3, cwd=HOME, sandbox=sandbox, guard=False,
+                                  scratch=str(tmp_path)).run())
+    assert [report.outcomes[i].status for i in range(3)] == ["ok", "memory", "ok"]
+    assert "memory limit (2 GiB)" in report.outcomes[1].message and report.restarts == 1
+    assert nb.cells[2].outputs[0]["text"] == "1 False\n"  # a fresh kernel replayed the cell before, not the hog
+    assert "rlimit" in sandbox.label() and any("RLIMIT_AS" in text for _, text in sandbox.isolation())
