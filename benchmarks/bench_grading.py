@@ -1,7 +1,9 @@
-"""How fast the grader is: one submission of each assignment, and a class graded with 1 and with 2 workers.
+"""How fast the grader is: one submission of each assignment, a class graded with 1 and with 2 workers, and what
+the grading sandbox costs per hand-in.
 
-    .venv/bin/python benchmarks/bench_grading.py               # everything (about 5-8 minutes on 2 cores)
+    .venv/bin/python benchmarks/bench_grading.py               # everything (about 6-10 minutes on 2 cores)
     .venv/bin/python benchmarks/bench_grading.py --class-size 20 --rounds 1 --skip-single   # a quick look
+    .venv/bin/python benchmarks/bench_grading.py --sandbox-only                              # 3. alone
 
 1. *One submission*: the demo class's ``reference`` hand-in of every assignment in ``exercises/`` is graded alone
    (``--jobs 1``), from kernel start to the grade in the gradebook. Target: <= 30 s each on a 2-core CPU.
@@ -9,6 +11,9 @@
    stderr-writing, missing import, ...) are graded with ``--jobs 1`` and with ``--jobs 2``, ``--rounds`` times
    each, interleaved so that background load hits both alike; the best wall time of each is compared.
    Target: ``--jobs 2`` at least 1.8x faster than ``--jobs 1``.
+3. *The sandbox's cost*: ``--sandbox-size`` of those hand-ins, and the demo ``reference`` hand-in of ``a1_rnn``
+   (a torch kernel), graded with ``--jobs 1`` in the sandbox and without it (``--no-sandbox``), taking turns,
+   ``--rounds`` times; the best time per hand-in of each is compared. Target: the sandbox costs at most 20 %.
 
 Kernels run with one thread each (``OMP_NUM_THREADS=1`` ...), so two workers do not fight over the two cores; the
 release and the start of the worker pool are not timed. Printed with the machine's load average, since a busy
@@ -39,6 +44,7 @@ from seqcourse.gradebook import check_gradebook  # noqa: E402
 from seqcourse.paths import jupyter_env  # noqa: E402
 from seqcourse.release import release  # noqa: E402
 from seqcourse.runner import Task, run_tasks  # noqa: E402
+from seqcourse.sandbox import probe  # noqa: E402
 
 QUICK_STUDENTS = ["reference", "blank", "stderr-noise", "edit-test", "delete-test", "points", "moved-id", "flags",
                   "rebind-helpers", "forge-partial", "transformer", "missing-import", "exfiltrate", "random"]
@@ -95,14 +101,50 @@ def make_class(tmp: Path, size: int) -> tuple[Course, Path]:
     return course, handins
 
 
-def grade_class(course: Course, handins: Path, jobs: int, timeout: float) -> float:
+def grade_class(course: Course, handins: Path, jobs: int, timeout: float, sandbox: bool = True) -> float:
     shutil.rmtree(course.autograded, ignore_errors=True)
     start = time.perf_counter()
-    report = autograde(course, handins, jobs=jobs, cell_timeout=timeout, progress=False, out=lambda s: None)
+    report = autograde(course, handins, jobs=jobs, cell_timeout=timeout, progress=False, out=lambda s: None,
+                       sandbox=sandbox)
     seconds = time.perf_counter() - start
     bad = [p for p in report.problems if "recorded" in p or "gradebook" in p]
     assert not bad and not check_gradebook(course), bad
     return seconds
+
+
+def sandbox_cost(tmp: Path, size: int, rounds: int, timeout: float) -> list[tuple[str, float, float]]:
+    """Seconds per hand-in with and without the sandbox: (what, sandboxed, bare), best of ``rounds``."""
+    course, handins = make_class(tmp / "sandbox-class", size)
+    rows = []
+    times: dict[bool, list[float]] = {True: [], False: []}
+    for r in range(rounds):
+        for sandboxed in (False, True):
+            seconds = grade_class(course, handins, 1, timeout, sandbox=sandboxed) / size
+            times[sandboxed].append(seconds)
+            print(f"  round {r + 1}, fixture class of {size}, {'sandbox' if sandboxed else 'no sandbox'}: "
+                  f"{seconds:.2f} s per hand-in ({load()})", flush=True)
+    rows.append((f"fixture assignment, {size} hand-ins", min(times[True]), min(times[False])))
+    root = tmp / "sandbox-a1"
+    shutil.copytree(EXERCISES / "a1_rnn", root / "exercises" / "a1_rnn")
+    (root / "course").mkdir(parents=True)
+    shutil.copy(COURSE / "nbgrader_config.py", root / "course" / "nbgrader_config.py")
+    a1 = Course.load(root / "course")
+    demo_class.build(a1, root / "demo")
+    release(a1, ["a1_rnn"], validate=False, out=lambda s: None)
+    handin = root / "handin"
+    shutil.copytree(root / "demo" / "reference" / "a1_rnn", handin / "reference" / "a1_rnn")
+    times = {True: [], False: []}
+    for r in range(rounds):
+        for sandboxed in (False, True):
+            seconds = grade_class(a1, handin, 1, timeout, sandbox=sandboxed)
+            times[sandboxed].append(seconds)
+            print(f"  round {r + 1}, a1_rnn reference, {'sandbox' if sandboxed else 'no sandbox'}: {seconds:.2f} s "
+                  f"({load()})", flush=True)
+    rows.append(("a1_rnn reference (torch kernel)", min(times[True]), min(times[False])))
+    print("\n| hand-in | no sandbox | sandbox | ratio | target |\n| --- | --- | --- | --- | --- |")
+    for what, boxed, bare in rows:
+        print(f"| {what} | {bare:.2f} s | {boxed:.2f} s | {boxed / bare:.2f}x | <= 1.20x |")
+    return rows
 
 
 def main() -> int:
@@ -111,12 +153,22 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2, help="timings per worker count (the best one counts)")
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--skip-single", action="store_true", help="leave out the one-submission timings")
+    parser.add_argument("--sandbox-size", type=int, default=14, help="hand-ins of the sandbox comparison")
+    parser.add_argument("--sandbox-only", action="store_true", help="only the sandbox comparison")
     args = parser.parse_args()
     jupyter_env()
     print(f"bench_grading: {os.cpu_count()} CPUs visible, {len(os.sched_getaffinity(0))} usable; {load()}")
+    check = probe()
+    print("\n".join(check.lines()))
+    if not check.works:
+        return 1
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as name:
         tmp = Path(name)
         warm_pool()
+        if args.sandbox_only:
+            print("the sandbox's cost, --jobs 1:")
+            sandbox_cost(tmp, args.sandbox_size, args.rounds, args.timeout)
+            return 0
         if not args.skip_single:
             print("one submission (demo reference hand-in), graded alone with --jobs 1:")
             single = single_submissions(tmp, args.timeout)
@@ -138,6 +190,8 @@ def main() -> int:
         ratio = best1 / best2
         print(f"  best --jobs 1: {best1:.1f} s, best --jobs 2: {best2:.1f} s -> speed-up {ratio:.2f}x "
               f"(target >= 1.8x): {'OK' if ratio >= 1.8 else 'BELOW TARGET'}")
+        print("the sandbox's cost, --jobs 1:")
+        sandbox_cost(tmp, args.sandbox_size, args.rounds, args.timeout)
     return 0
 
 

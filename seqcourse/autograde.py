@@ -1,8 +1,11 @@
 """``seqcourse autograde``: grade every hand-in, ``jobs`` at a time, and record the results.
 
-Every hand-in is graded in its own worker process (:mod:`seqcourse.runner`, :mod:`seqcourse.worker`); this
-process is the only one that writes the gradebook, one transaction per submission (:mod:`seqcourse.gradebook`),
-as each result arrives, so an interrupted batch keeps everything recorded so far.
+Every hand-in is graded in its own worker process (:mod:`seqcourse.runner`, :mod:`seqcourse.worker`), its
+kernels in the sandbox (:mod:`seqcourse.sandbox`): without a working sandbox ``autograde`` refuses to start and
+says how to get one, unless asked to grade without (``sandbox=False``, ``--no-sandbox``), which it then says at
+the start and the end of the run and records with every result. This process is the only one that writes the
+gradebook, one transaction per submission (:mod:`seqcourse.gradebook`), as each result arrives, so an
+interrupted batch keeps everything recorded so far.
 """
 
 from __future__ import annotations
@@ -20,11 +23,18 @@ from pathlib import Path
 import nbformat
 
 from .collect import collect
-from .course import DEFAULT_BUDGET, DEFAULT_CELL_TIMEOUT, Course, grading_template
+from .course import DEFAULT_BUDGET, DEFAULT_CELL_TIMEOUT, Course, PipelineError, grading_template
 from .gradebook import check_gradebook, ensure_gradebook, record_result, snapshot
 from .paths import jupyter_env
 from .release import release
 from .runner import Task, default_jobs, run_tasks
+from .sandbox import DEFAULT_MEMORY, Sandbox, probe
+
+#: the flag every result graded without a sandbox carries (grading.json, the gradebook's review flag)
+UNSANDBOXED = "graded without a sandbox"
+NO_SANDBOX_WARNING = ("WARNING: grading WITHOUT a sandbox (--no-sandbox): student code runs with your rights and can "
+                      "read the solutions, change the gradebook and reach the network; every result is marked "
+                      f"'{UNSANDBOXED}'")
 
 
 @dataclass
@@ -47,6 +57,7 @@ class BatchReport:
     outcomes: list[Outcome] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    sandbox: str | None = None  #: the sandbox every kernel ran in (its label); ``None``: graded without one
 
     def by_student(self) -> dict[str, list[Outcome]]:
         out: dict[str, list[Outcome]] = {}
@@ -81,8 +92,10 @@ def _failed_result(task: Task, message: str) -> dict:
                                            "status": "error", "message": message, "needs_manual_grade": False}
         notebooks[name] = {"status": "error", "message": message, "cells": cells, "comments": {}, "notes": [],
                            "flags": [message], "restarts": 0, "seconds": 0.0, "autograded": None}
+    sandbox = Sandbox.from_job(job.get("sandbox"))
     return {"kind": "grade", "student": job["student"], "assignment": job["assignment"], "notebooks": notebooks,
-            "timestamp": job.get("timestamp"), "extra_files": job.get("extra_files", []), "failed": True}
+            "timestamp": job.get("timestamp"), "extra_files": job.get("extra_files", []), "failed": True,
+            "sandbox": sandbox.label() if sandbox else None}
 
 
 def _place_files(course: Course, result: dict) -> None:
@@ -119,10 +132,11 @@ def _summarise(result: dict) -> tuple[float, float, list[str], list[str], list[s
     for name, res in result["notebooks"].items():
         if res["status"] != "graded":
             problems.append(res["message"])
+        problems += [p.split(";")[0] for p in res.get("lost", [])]
         for gid, cell in res["cells"].items():
             max_score += cell["max_score"]
             score += cell["score"] or 0.0
-            if cell["status"] in ("timeout", "died", "not-run"):
+            if cell["status"] in ("timeout", "memory", "died", "not-run"):
                 problems.append(f"{gid}: {cell['message'].split(';')[0]}")
         if res.get("restarts"):
             problems.append(f"{name}: Python restarted {res['restarts']}x")
@@ -133,21 +147,36 @@ def _summarise(result: dict) -> tuple[float, float, list[str], list[str], list[s
     return score, max_score, list(dict.fromkeys(problems)), list(dict.fromkeys(flags)), list(dict.fromkeys(notes))
 
 
+def require_sandbox(memory: int = DEFAULT_MEMORY) -> Sandbox:
+    """The sandbox of this machine with ``memory`` bytes per kernel; :class:`PipelineError` naming the fix when
+    there is none."""
+    check = probe(memory=memory)
+    if not check.works:
+        raise PipelineError(f"no working sandbox on this machine, so no grading: {check.problem}; {check.fix}")
+    return check.sandbox
+
+
 def autograde(course: Course, submissions: Path | str | None = None, *, assignments: list[str] | None = None,
               students: list[str] | None = None, jobs: int | None = None,
               cell_timeout: float = DEFAULT_CELL_TIMEOUT, budget: float = DEFAULT_BUDGET,
               progress: bool | None = None, out: Callable[[str], None] = print,
-              record: Callable[[Course, dict], None] | None = None) -> BatchReport:
+              record: Callable[[Course, dict], None] | None = None, sandbox: bool | Sandbox = True,
+              memory: int = DEFAULT_MEMORY) -> BatchReport:
     """Collect ``submissions`` (a folder or zip; default ``course/submitted``) and grade every hand-in.
 
     Returns a :class:`BatchReport`; nothing a hand-in does makes this raise. ``record`` (default
-    :func:`seqcourse.gradebook.record_result`) is how a result reaches the gradebook.
+    :func:`seqcourse.gradebook.record_result`) is how a result reaches the gradebook. ``sandbox``: ``True``
+    grades every kernel in this machine's sandbox with ``memory`` bytes each and raises :class:`PipelineError`
+    (naming the fix) when there is none; a :class:`Sandbox` grades in that one; ``False`` grades without one.
     """
+    box = (sandbox if isinstance(sandbox, Sandbox) else require_sandbox(memory)) if sandbox else None
+    if box is None:
+        out(NO_SANDBOX_WARNING)
     jupyter_env(course.build)
     ensure_gradebook(course)
     record = record or record_result
     start = time.monotonic()
-    report = BatchReport()
+    report = BatchReport(sandbox=box.label() if box else None)
     handins, problems = collect(course, submissions or course.submitted)
     report.problems += problems
     handins = [h for h in handins if (not assignments or h.assignment in assignments)
@@ -186,6 +215,7 @@ def autograde(course: Course, submissions: Path | str | None = None, *, assignme
                 "outdir": str(tmp / "out" / h.student / h.assignment), "scratch": str(tmp / "scratch"),
                 "log": str(tmp / f"{h.student}--{h.assignment}.log"),
                 "cell_timeout": cell_timeout, "budget": budget, "timestamp": _timestamp(h.folder),
+                "sandbox": box.as_job() if box else None,
                 "extra_files": h.extra_files + [f"{n}.ipynb" for n in h.notebooks if n not in names],
             }
             tasks.append(Task(h.key, job, h.key, hard_timeout=budget * max(1, len(names)) + 120))
@@ -193,6 +223,9 @@ def autograde(course: Course, submissions: Path | str | None = None, *, assignme
         def on_result(task: Task, result: dict) -> None:
             if result.get("failed") and "notebooks" not in result:
                 result = _failed_result(task, result["message"])
+            if not result.get("sandbox"):
+                for res in result["notebooks"].values():
+                    res["flags"] = list(res.get("flags", [])) + [UNSANDBOXED]
             recorded = True
             try:
                 _place_files(course, result)
@@ -233,4 +266,5 @@ def summary_lines(report: BatchReport) -> list[str]:
     return lines
 
 
-__all__ = ["autograde", "summary_lines", "BatchReport", "Outcome"]
+__all__ = ["autograde", "require_sandbox", "summary_lines", "BatchReport", "Outcome", "NO_SANDBOX_WARNING",
+           "UNSANDBOXED"]

@@ -6,11 +6,12 @@ the grades to ``course/grades.csv``, prints the grade table and writes the repor
 
     seqcourse release [ASSIGNMENT ...]          student versions in course/release/, checked both ways
     seqcourse collect SOURCE                    hand-ins (folder or .zip) into course/submitted/
-    seqcourse autograde [--submissions SOURCE]  grade every hand-in, N at a time (--jobs N)
+    seqcourse autograde [--submissions SOURCE]  grade every hand-in, N at a time (--jobs N), each in the sandbox
     seqcourse feedback                          course/feedback/<student>/<assignment>/<notebook>.html
     seqcourse grades                            course/grades.csv (nbgrader's export format) and the grade table
     seqcourse report                            course/report/: mean, histogram, most-failed tests per assignment
-    seqcourse check                             is the gradebook consistent?
+    seqcourse check [--sandbox]                 is the gradebook consistent? (and the sandbox, with --sandbox)
+    seqcourse doctor                            does the grading sandbox work here, and what does it isolate?
 """
 
 from __future__ import annotations
@@ -77,11 +78,14 @@ def cmd_collect(args: argparse.Namespace) -> int:
     return 0
 
 
-def _autograde(course, args, submissions) -> int:
-    from .autograde import autograde, summary_lines
+def _autograde(course, args, submissions, sandbox=None) -> int:
+    from .autograde import NO_SANDBOX_WARNING, autograde, summary_lines
 
+    if sandbox is None:
+        sandbox = not args.no_sandbox
     report = autograde(course, submissions, assignments=args.assignment or None, students=args.student or None,
-                       jobs=args.jobs, cell_timeout=args.timeout, budget=args.budget, progress=_progress(args))
+                       jobs=args.jobs, cell_timeout=args.timeout, budget=args.budget, progress=_progress(args),
+                       sandbox=sandbox, memory=args.memory)
     for line in summary_lines(report):
         print(line)
     for p in report.problems:
@@ -89,7 +93,10 @@ def _autograde(course, args, submissions) -> int:
     from .runner import default_jobs
 
     print(f"seqcourse autograde: {len(report.outcomes)} hand-in(s) graded in {report.seconds:.1f} s "
-          f"with {args.jobs or default_jobs()} worker(s)")
+          f"with {args.jobs or default_jobs()} worker(s), "
+          + (f"each kernel in the sandbox ({report.sandbox})" if report.sandbox else "WITHOUT a sandbox"))
+    if not report.sandbox:
+        print(NO_SANDBOX_WARNING)
     bad = [p for p in report.problems if p.startswith("gradebook:") or "could not be recorded" in p]
     return 1 if bad else 0
 
@@ -132,14 +139,31 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .gradebook import check_gradebook
+    from .gradebook import check_gradebook, sandboxes
 
     course = _course(args)
     problems = check_gradebook(course) if course.db_path.exists() else ["no gradebook yet"]
     for p in problems:
         print(f"  {p}")
     print("seqcourse check: " + ("the gradebook is consistent" if not problems else f"{len(problems)} problem(s)"))
-    return 1 if problems else 0
+    if course.db_path.exists():
+        bare = sorted(f"{s}/{a}" for (s, a), box in sandboxes(course).items() if not box)
+        if bare:
+            print(f"seqcourse check: {len(bare)} submission(s) graded without a sandbox: {', '.join(bare[:10])}"
+                  + (" ..." if len(bare) > 10 else ""))
+    status = 1 if problems else 0
+    if args.sandbox:
+        status = max(status, cmd_doctor(args))
+    return status
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .sandbox import DEFAULT_MEMORY, probe
+
+    check = probe(memory=getattr(args, "memory", None) or DEFAULT_MEMORY)
+    for line in check.lines():
+        print(line)
+    return 0 if check.works else 1
 
 
 def check_expected(course, path: Path) -> list[str]:
@@ -191,7 +215,14 @@ def cmd_build(args: argparse.Namespace) -> int:
     from .feedback import write_feedback
     from .release import release
     from .report import export_grades, grade_table, write_report
+    from .sandbox import probe
 
+    sandbox = not args.no_sandbox
+    if sandbox and not probe(memory=args.memory).works:
+        check = probe(memory=args.memory)
+        print(f"seqcourse build: no grading sandbox on this machine ({check.problem}); the demo class (generated "
+              f"from the exercises, no student code) is graded without one. To grade students: {check.fix}")
+        sandbox = False
     demo = course.demo
     step = time.perf_counter()
     print(f"seqcourse build: the demo class's hand-ins, from the exercises ({demo})")
@@ -208,7 +239,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     if demo.is_dir() and any(demo.iterdir()):
         step = time.perf_counter()
         print(f"seqcourse build: autograde the demo class ({demo})")
-        status = _autograde(course, args, demo)
+        status = _autograde(course, args, demo, sandbox=sandbox)
         print(f"  ({time.perf_counter() - step:.1f} s)")
         step = time.perf_counter()
         print("seqcourse build: feedback")
@@ -235,6 +266,23 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------ parser
+
+def _size(text: str) -> int:
+    from .sandbox import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_sandbox(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--memory", default="4G", metavar="SIZE", type=_size,
+                   help="memory of each grading kernel, e.g. 4G or 1500M (default 4G); a cell over it scores 0")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="grade even without a working sandbox (student code then runs with your rights; every "
+                        "result is marked as graded without a sandbox)")
+
 
 def _add_common(p: argparse.ArgumentParser, *, jobs: bool = True, timeout: bool = False) -> None:
     if jobs:
@@ -266,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_common(p, timeout=True)
     p.add_argument("--budget", type=float, default=600.0, help=argparse.SUPPRESS)
     p.add_argument("--skip-lectures", action="store_true", help="leave out the lecture step")
+    _add_sandbox(p)
     p.set_defaults(func=cmd_build, assignment=None, student=None)
 
     p = sub.add_parser("release", help="generate and check the student versions")
@@ -286,6 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--assignment", action="append", help="only this assignment (repeatable)")
     p.add_argument("--student", action="append", help="only this student (repeatable)")
     p.add_argument("--budget", type=float, default=600.0, help="seconds a whole notebook may take (default 600)")
+    _add_sandbox(p)
     _add_common(p, timeout=True)
     p.set_defaults(func=cmd_autograde)
 
@@ -300,7 +350,12 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("report", help="per-assignment statistics and plots in course/report/")
     p.set_defaults(func=cmd_report)
     p = sub.add_parser("check", help="check that the gradebook is consistent")
+    p.add_argument("--sandbox", action="store_true", help="also check the grading sandbox (as `seqcourse doctor`)")
     p.set_defaults(func=cmd_check)
+    p = sub.add_parser("doctor", help="does the grading sandbox work on this machine, and what does it isolate?")
+    p.add_argument("--memory", default="4G", metavar="SIZE", type=_size,
+                   help="memory of each grading kernel (default 4G)")
+    p.set_defaults(func=cmd_doctor)
 
     args = parser.parse_args(argv)
 

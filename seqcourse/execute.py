@@ -4,11 +4,13 @@ nbgrader's executor gives up on a notebook when a cell ignores the interrupt it 
 dead kernel ends the notebook. :class:`Executor` instead
 
 - gives each cell its own time limit (``cell_timeout``) and the whole notebook a budget (``budget``);
-- when a cell runs out of time or the kernel dies (``os._exit``, a segfault, a loop that ignores SIGINT), kills
-  the kernel's whole process group, records an error in that cell (so a test there scores 0), starts a fresh
-  kernel, replays the cells before it (leaving out the ones that broke a kernel) and carries on, so a broken cell
-  costs only the points that depend on it; after ``max_restarts`` lost kernels the remaining cells are marked
-  "not run";
+- starts each kernel in the sandbox (``sandbox``, :mod:`seqcourse.sandbox`) or, without one, beside the grader;
+  either way the grader talks to it over Unix sockets (:mod:`seqcourse.kernels`), never TCP;
+- when a cell runs out of time, goes over the sandbox's memory cap or the kernel dies (``os._exit``, a segfault,
+  a loop that ignores SIGINT), kills the kernel and everything it started, records an error in that cell (so a
+  test there scores 0), starts a fresh kernel, replays the cells before it (leaving out the ones that broke a
+  kernel) and carries on, so a broken cell costs only the points that depend on it; after ``max_restarts`` lost
+  kernels the remaining cells are marked "not run";
 - caps the output a cell may produce;
 - calls the in-kernel guard (:mod:`seqcourse.kernel.guard`) before every cell through ``user_expressions``, which
   IPython evaluates without its input transformers: the guard undoes tampering with the shell, builtins,
@@ -36,7 +38,9 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbformat.v4 import new_output
 
+from .kernels import PlainKernelManager, SandboxedKernelManager
 from .outputs import normalise_test_cell
+from .sandbox import Sandbox, format_size
 
 #: environment of every grading kernel (on top of the grader's own)
 KERNEL_ENV = {
@@ -52,10 +56,13 @@ KERNEL_ENV = {
 }
 GUARD = "__import__('seqcourse.kernel.guard').kernel.guard"
 GUARD_TIMEOUT = 30.0
+#: how a failed allocation shows in a cell's error (Python, numpy, torch): inside the sandbox, the memory cap
+MEMORY_ERRORS = ("MemoryError", "_ArrayMemoryError", "OutOfMemoryError")
+MEMORY_MESSAGES = ("can't allocate memory", "Cannot allocate memory", "std::bad_alloc")
 
 
 class KernelLost(Exception):
-    """The kernel had to be killed (``reason="timeout"``) or died (``reason="died"``) while running a cell."""
+    """The kernel had to be killed (``reason="timeout"`` or ``"memory"``) or died (``"died"``) in a cell."""
 
     def __init__(self, index: int, reason: str, seconds: float):
         super().__init__(f"cell {index}: {reason}")
@@ -67,7 +74,7 @@ class CellOutcome:
     """What happened to one code cell."""
 
     index: int
-    status: str  # "ok", "error", "timeout", "died", "not-run"
+    status: str  # "ok", "error", "timeout", "memory", "died", "not-run"
     message: str = ""
     seconds: float = 0.0
     guard: str = "ok"
@@ -129,6 +136,9 @@ class Executor:
         on_kernel: ``f(pid)`` whenever a kernel is started (the grader kills it if this process dies).
         guard: call :mod:`seqcourse.kernel.guard` around cells (default ``True``).
         secret: hidden-test lines that no error message of a test cell may repeat.
+        sandbox: start every kernel in this sandbox (``None``: on the grader's machine, in ``cwd``).
+        data: with a sandbox, ``(host file, path relative to the kernel's folder)`` of the files it may read.
+        scratch: where the grader keeps its files for each kernel (connection file, sockets without a sandbox).
     """
 
     def __init__(self, nb: NotebookNode, roles: list[str], *, cwd: str, cell_timeout: float = 60,
@@ -136,13 +146,17 @@ class Executor:
                  kernel_name: str = "python3", seed: int = 0,
                  env: dict[str, str] | None = None, on_progress: Callable[[int, int], None] | None = None,
                  on_kernel: Callable[[int], None] | None = None, guard: bool = True,
-                 secret: set[str] | None = None):
+                 secret: set[str] | None = None, sandbox: Sandbox | None = None,
+                 data: list[tuple[str, str]] | None = None, scratch: str | None = None):
         if len(roles) != len(nb.cells):
             raise ValueError(f"roles must have one entry per cell: {len(nb.cells)} cells, got {len(roles)} roles")
         self.nb, self.roles, self.cwd = nb, roles, cwd
         self.cell_timeout, self.budget, self.max_restarts = float(cell_timeout), float(budget), int(max_restarts)
         self.setup_timeout = float(setup_timeout) if setup_timeout else max(self.cell_timeout, 300.0)
-        self.kernel_name, self.seed, self.env = kernel_name, int(seed), kernel_env(env)
+        self.kernel_name, self.seed = kernel_name, int(seed)
+        self.sandbox, self.data, self.scratch = sandbox, list(data or []), scratch
+        # a sandboxed kernel gets nothing of the grader's environment
+        self.env = {**KERNEL_ENV, **(env or {})} if sandbox else kernel_env(env)
         self.on_progress, self.on_kernel, self.use_guard = on_progress, on_kernel, guard
         self.secret = set(secret or ())
         self.client: _CappedClient | None = None
@@ -153,9 +167,21 @@ class Executor:
     # ---------------------------------------------------------------------------- kernel lifecycle
     async def _start(self) -> None:
         client = self.client
-        client.km = client.create_kernel_manager()
-        await client.async_start_new_kernel(cwd=self.cwd, env=self.env)
-        await client.async_start_new_kernel_client()
+        if self.sandbox is not None:
+            client.km = SandboxedKernelManager(sandbox=self.sandbox, data=self.data, kernel_env=self.env,
+                                               scratch=self.scratch, kernel_name=self.kernel_name)
+        else:
+            client.km = PlainKernelManager(scratch=self.scratch, kernel_name=self.kernel_name)
+        try:
+            await client.async_start_new_kernel(cwd=self.cwd, env=self.env)
+            client.kc = client.km.client()
+            # no heartbeat channel: it reconnects on its own, and nbclient watches the process instead
+            await ensure_async(client.kc.start_channels(hb=False))
+            await ensure_async(client.kc.wait_for_ready(timeout=client.startup_timeout))
+        except BaseException:
+            await self._kill()
+            raise
+        client.kc.allow_stdin = False
         self._counts = {}
         pid = self._kernel_pid()
         if pid and self.on_kernel:
@@ -193,6 +219,7 @@ class Executor:
             await ensure_async(client.km.cleanup_resources())
         except Exception:  # noqa: BLE001
             pass
+        client.km.dispose()
         client.kc = None
         client.km = None
 
@@ -206,12 +233,12 @@ class Executor:
         while True:
             left = GUARD_TIMEOUT - (monotonic() - start)
             if left <= 0:
-                raise KernelLost(index, "timeout", monotonic() - start)
+                raise KernelLost(index, self._over_memory("timeout"), monotonic() - start)
             try:
                 msg = await kc.shell_channel.get_msg(timeout=min(1.0, left))
             except Empty:
                 if not await ensure_async(self.client.km.is_alive()):
-                    raise KernelLost(index, "died", monotonic() - start) from None
+                    raise KernelLost(index, self._over_memory("died"), monotonic() - start) from None
                 continue
             if msg["parent_header"].get("msg_id") == msg_id:
                 break
@@ -248,9 +275,9 @@ class Executor:
         try:
             await self.client.async_execute_cell(cell, index, store_history=True)
         except CellTimeoutError:
-            raise KernelLost(index, "timeout", monotonic() - start) from None
+            raise KernelLost(index, self._over_memory("timeout"), monotonic() - start) from None
         except DeadKernelError:
-            raise KernelLost(index, "died", monotonic() - start) from None
+            raise KernelLost(index, self._over_memory("died"), monotonic() - start) from None
         seconds = monotonic() - start
         if cell.get("execution_count"):
             self._counts[cell.execution_count] = index
@@ -267,7 +294,15 @@ class Executor:
                 cell.outputs.append(err)
                 errors = [err]
             message = f"{errors[-1].ename}: {errors[-1].evalue}".strip().rstrip(":")
+            if self.sandbox is not None and (errors[-1].ename in MEMORY_ERRORS
+                                             or any(m in str(errors[-1].evalue) for m in MEMORY_MESSAGES)):
+                raise KernelLost(index, "memory", seconds)  # an allocation over the cap (RLIMIT_AS) failed
         return CellOutcome(index, status, message, seconds, guard_note)
+
+    def _over_memory(self, reason: str) -> str:
+        """``"memory"`` when the kernel was lost because it went over the sandbox's memory cap, else ``reason``."""
+        km = self.client.km if self.client else None
+        return "memory" if km is not None and km.memory_exceeded() else reason
 
     def _student_counts(self) -> set[int]:
         return {count for count, i in self._counts.items() if self.roles[i] in ("solution", "student", "manual")}
@@ -279,6 +314,10 @@ class Executor:
             ename = "TimeoutError"
             evalue = (f"this cell was stopped after {self.client.timeout if self.client else self.cell_timeout:.0f} s "
                       f"(an endless loop, or far too slow); the grader restarted Python and went on without it")
+        elif lost.reason == "memory":
+            ename = "MemoryLimit"
+            evalue = (f"this cell went over the memory limit ({format_size(self.sandbox.memory)}) and was stopped; "
+                      f"the grader restarted Python and went on without it")
         else:
             ename = "KernelDied"
             evalue = ("Python stopped while running this cell (a crash, os._exit, sys.exit in a thread or running "

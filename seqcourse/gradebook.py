@@ -7,7 +7,12 @@ of it in a single transaction: it either lands whole or not at all (a failure ro
 grades stay). Re-recording a submission updates its rows in place (no duplicates), and keeps manual scores as
 nbgrader does (a cell with a manual score is marked for review instead of overwritten).
 
-:func:`check_gradebook` lists any inconsistency (used by the tests and by ``seqcourse autograde`` at the end).
+Next to nbgrader's tables, ``seqcourse_grading`` records for every submission how it was last graded: in which
+sandbox (``NULL``: graded without one) and by which grader version.
+
+No kernel can reach the gradebook (it is outside the sandbox), and nothing here writes a manual score: those come
+from the formgrader only. :func:`check_gradebook` lists any inconsistency (used by the tests and by
+``seqcourse autograde`` at the end), manual scores above a cell's points included.
 """
 
 from __future__ import annotations
@@ -34,6 +39,11 @@ def _alembic_head() -> str:
     return head
 
 
+GRADING_TABLE = ("CREATE TABLE IF NOT EXISTS seqcourse_grading (assignment VARCHAR(128) NOT NULL, "
+                 "student VARCHAR(128) NOT NULL, sandbox TEXT, grader_version VARCHAR(32), "
+                 "PRIMARY KEY (assignment, student))")
+
+
 def ensure_gradebook(course: Course) -> None:
     """Create the course's gradebook (nbgrader's schema, stamped with its migration head) if it does not exist."""
     from nbgrader.api import Base
@@ -46,6 +56,9 @@ def ensure_gradebook(course: Course) -> None:
             tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             stamped = "alembic_version" in tables and con.execute(
                 "SELECT COUNT(*) FROM alembic_version").fetchone()[0] > 0
+            if stamped and "seqcourse_grading" not in tables:
+                with con:
+                    con.execute(GRADING_TABLE)
         finally:
             con.close()
         if stamped:
@@ -55,6 +68,7 @@ def ensure_gradebook(course: Course) -> None:
     try:
         Base.metadata.create_all(bind=engine)
         with engine.begin() as conn:
+            conn.execute(text(GRADING_TABLE))
             conn.execute(text("CREATE TABLE IF NOT EXISTS alembic_version (version_num VARCHAR(32) NOT NULL)"))
             if conn.execute(text("SELECT COUNT(*) FROM alembic_version")).scalar() == 0:
                 conn.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"), {"v": _alembic_head()})
@@ -106,6 +120,7 @@ def record_result(course: Course, result: dict) -> None:
     """Write one worker result (see :mod:`seqcourse.worker`) into the gradebook, in one transaction."""
     from nbgrader.api import MissingEntry, Student, SubmittedAssignment
     from nbgrader.utils import parse_utc
+    from sqlalchemy import text
 
     student_id, assignment_id = result["student"], result["assignment"]
     with course.gradebook() as gb:
@@ -139,6 +154,12 @@ def record_result(course: Course, result: dict) -> None:
                                                     or (info or {}).get("needs_manual_grade", False))
                 for comment in snb.comments:
                     comment.auto_comment = res.get("comments", {}).get(comment.cell.name)
+            db.execute(text(GRADING_TABLE))
+            db.execute(text("INSERT INTO seqcourse_grading (assignment, student, sandbox, grader_version) "
+                            "VALUES (:a, :s, :box, :v) ON CONFLICT (assignment, student) DO UPDATE SET "
+                            "sandbox = excluded.sandbox, grader_version = excluded.grader_version"),
+                       {"a": assignment_id, "s": student_id, "box": result.get("sandbox"),
+                        "v": str(result.get("grader_version", ""))})
             db.commit()
         except BaseException:
             db.rollback()
@@ -187,6 +208,15 @@ def check_gradebook(course: Course) -> list[str]:
             "WHERE NOT EXISTS (SELECT 1 FROM grade g WHERE g.notebook_id = sn.id AND g.cell_id = gc.id)")
         for student, assignment, notebook, cell in missing:
             problems.append(f"{student}/{assignment}/{notebook}: no grade row for cell {cell}")
+        above = con.execute(
+            "SELECT sa.student_id, a.name, bc.name, g.manual_score, gc.max_score FROM grade g "
+            "JOIN submitted_notebook sn ON g.notebook_id = sn.id "
+            "JOIN submitted_assignment sa ON sn.assignment_id = sa.id JOIN assignment a ON sa.assignment_id = a.id "
+            "JOIN base_cell bc ON g.cell_id = bc.id JOIN grade_cells gc ON gc.id = g.cell_id "
+            "WHERE g.manual_score > gc.max_score")
+        for student, assignment, cell, manual, max_score in above:
+            problems.append(f"{student}/{assignment}: cell {cell} has a manual score of {manual:g} above its "
+                            f"{max_score:g} points")
     finally:
         con.close()
     return problems
@@ -204,6 +234,29 @@ def scores(course: Course) -> dict[tuple[str, str], dict[str, float | None]]:
                 "JOIN assignment a ON sa.assignment_id = a.id JOIN base_cell bc ON g.cell_id = bc.id"):
             out.setdefault((student, assignment), {})[cell] = manual if manual is not None else auto
         return out
+    finally:
+        con.close()
+
+
+def forget_gradings(course: Course, assignment: str, students: list[str]) -> None:
+    """Drop the ``seqcourse_grading`` rows of submissions that were deleted."""
+    con = sqlite3.connect(course.db_path, timeout=60)
+    try:
+        with con:
+            con.execute(GRADING_TABLE)
+            con.executemany("DELETE FROM seqcourse_grading WHERE assignment = ? AND student = ?",
+                            [(assignment, s) for s in students])
+    finally:
+        con.close()
+
+
+def sandboxes(course: Course) -> dict[tuple[str, str], str | None]:
+    """``{(student, assignment): sandbox}`` of every graded submission (``None``: graded without a sandbox)."""
+    con = _connect(course)
+    try:
+        if not con.execute("SELECT 1 FROM sqlite_master WHERE name = 'seqcourse_grading'").fetchone():
+            return {}
+        return {(s, a): box for a, s, box in con.execute("SELECT assignment, student, sandbox FROM seqcourse_grading")}
     finally:
         con.close()
 

@@ -3,7 +3,9 @@
 ``release`` runs nbgrader's ``generate_assignment`` and then checks both directions, as nbgrader's docs course
 does: every *source* notebook passes ``nbgrader validate`` (the solutions pass every test) and every *released*
 notebook fails ``nbgrader validate --invert`` for every test (the stubs raise), and no hidden-test line is in a
-released notebook. Validation runs in parallel worker processes with the grader's executor.
+released notebook. Validation runs in parallel worker processes with the grader's executor, in the sandbox when this
+machine has one (the notebooks are the instructor's own, so without one it runs beside the grader): an assignment
+that needs something the sandbox does not give its kernels fails here, before any student hands it in.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from pathlib import Path
 import nbformat
 
 from .course import DEFAULT_BUDGET, DEFAULT_CELL_TIMEOUT, Course, PipelineError, grading_template
-from .gradebook import ensure_gradebook
+from .gradebook import ensure_gradebook, forget_gradings
 from .paths import jupyter_env
 from .runner import Task, default_jobs, run_tasks
+from .sandbox import probe
 from .sanitize import LeakError, find_leaks, hidden_lines, notebook_text
 
 
@@ -46,6 +49,7 @@ def reset_submissions(course: Course, assignment: str, students: list[str]) -> N
     with course.gradebook() as gb:
         for student in students:
             gb.remove_submission(assignment, student)
+    forget_gradings(course, assignment, students)
     for student in students:
         for folder in (course.autograded, course.feedback):
             shutil.rmtree(folder / student / assignment, ignore_errors=True)
@@ -121,13 +125,16 @@ def release(course: Course, assignments: list[str] | None = None, *, jobs: int |
     if not validate or not assignments:
         return report
     tasks = []
+    check = probe()
+    box = check.sandbox.as_job() if check.works else None
     for assignment in assignments:
         data = [str(p) for p in course.data_files(assignment)]
         for notebook in course.notebooks(assignment):
             for invert, path in ((False, course.source_notebook(assignment, notebook)),
                                  (True, course.release_notebook(assignment, notebook))):
                 job = {"kind": "validate", "path": str(path), "invert": invert, "data_files": data,
-                       "data_dir": str(course.source / assignment), "cell_timeout": cell_timeout, "budget": budget}
+                       "data_dir": str(course.source / assignment), "cell_timeout": cell_timeout, "budget": budget,
+                       "sandbox": box}
                 label = f"{'release' if invert else 'source'} {assignment}/{notebook}"
                 tasks.append(Task(label, job, label, hard_timeout=budget + 120))
 

@@ -2,11 +2,12 @@
 
 A worker never writes to the course's gradebook: it reads the hand-in, rebuilds it on the grading template
 (:func:`seqcourse.sanitize.canonicalize`), runs nbgrader's own sanitising preprocessors against a read-only
-snapshot of the gradebook, executes it (:class:`seqcourse.execute.Executor`) in a scratch folder that holds
-only the assignment's data files (never files handed in by the student, which could shadow ``seqlib`` or
-``torch``), scores it with nbgrader's rules on the normalised outputs, writes the autograded notebook into its
-own output folder and returns a plain ``dict``. The parent process records that result in the gradebook in one
-transaction (:mod:`seqcourse.gradebook`).
+snapshot of the gradebook, executes it (:class:`seqcourse.execute.Executor`) in the sandbox
+(:mod:`seqcourse.sandbox`, described by ``job["sandbox"]``; ``None`` only with ``--no-sandbox``), whose scratch
+folder holds only the assignment's data files (never files handed in by the student, which could shadow
+``seqlib`` or ``torch``), scores it with nbgrader's rules on the normalised outputs, writes the autograded
+notebook into its own output folder and returns a plain ``dict``. The parent process records that result in the
+gradebook in one transaction (:mod:`seqcourse.gradebook`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import nbformat
 
 from .execute import Executor
 from .outputs import strip_ansi
+from .sandbox import HOME, Sandbox
 from .sanitize import InvalidSubmission, canonicalize, cell_kind, hidden_lines, read_submission, review_flags
 
 GRADER_VERSION = "1"
@@ -58,14 +60,19 @@ def _nbgrader_sanitize(nb: nbformat.NotebookNode, job: dict, notebook: str) -> n
     return nb
 
 
-def _scratch(job: dict) -> Path:
-    work = Path(tempfile.mkdtemp(prefix=f"{job['student']}-{job['assignment']}-", dir=job.get("scratch")))
+def _data(job: dict) -> list[tuple[str, str]]:
+    """``(file, path relative to the kernel's folder)`` of every data file of the assignment."""
     base = Path(job["data_dir"]) if job.get("data_dir") else None
-    for name in job.get("data_files", []):
-        src = Path(name)
-        dest = work / (src.relative_to(base) if base else src.name)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src, dest)
+    return [(str(Path(name)), str(Path(name).relative_to(base) if base else Path(name).name))
+            for name in job.get("data_files", [])]
+
+
+def _scratch(job: dict, prefix: str) -> Path:
+    """Without a sandbox: a folder of the grader's holding copies of the data files, the kernel's working folder."""
+    work = Path(tempfile.mkdtemp(prefix=prefix, dir=job.get("scratch")))
+    for src, rel in _data(job):
+        (work / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, work / rel)
     return work
 
 
@@ -100,16 +107,25 @@ def grade_notebook(job: dict, notebook: str, progress=None, on_kernel=None) -> d
     roles = _roles_for(nb)
     res["notes"] = canonical.notes
     res["flags"] = review_flags(nb, roles)
-    work = _scratch(job)
+    sandbox = Sandbox.from_job(job.get("sandbox"))
+    work = None if sandbox else _scratch(job, f"{job['student']}-{job['assignment']}-")
     try:
-        executor = Executor(nb, roles, cwd=str(work), cell_timeout=job["cell_timeout"], budget=job["budget"],
-                            max_restarts=job.get("max_restarts", 3), kernel_name=job.get("kernel_name", "python3"),
+        executor = Executor(nb, roles, cwd=str(work) if work else HOME, cell_timeout=job["cell_timeout"],
+                            budget=job["budget"], max_restarts=job.get("max_restarts", 3),
+                            kernel_name=job.get("kernel_name", "python3"),
                             on_progress=(lambda d, t: progress(notebook, d, t)) if progress else None,
-                            on_kernel=on_kernel, secret=hidden_lines(template))
+                            on_kernel=on_kernel, secret=hidden_lines(template), sandbox=sandbox, data=_data(job),
+                            scratch=job.get("scratch"))
         report = asyncio.run(executor.run())
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
     res["restarts"], res["seconds"] = report.restarts, round(report.seconds, 3)
+    for outcome in report.outcomes.values():  # a lost answer or extra cell: said in the summary, too
+        if outcome.status in ("timeout", "memory", "died") and not nb.cells[outcome.index].metadata.get(
+                "nbgrader", {}).get("grade"):
+            gid = nb.cells[outcome.index].metadata.get("nbgrader", {}).get("grade_id") or f"cell {outcome.index}"
+            res.setdefault("lost", []).append(f"{gid}: {outcome.message}")
     guard_by_cell = {o.index: o.guard for o in report.outcomes.values()}
     for note in report.guard_notes:
         res["flags"].append(f"the grader undid tampering ({note})")
@@ -156,9 +172,10 @@ def grade_notebook(job: dict, notebook: str, progress=None, on_kernel=None) -> d
 def grade_submission(job: dict, progress=None, on_kernel=None) -> dict:
     """Grade every notebook of one student's hand-in of one assignment."""
     start = time.monotonic()
+    sandbox = Sandbox.from_job(job.get("sandbox"))
     result = {"kind": "grade", "student": job["student"], "assignment": job["assignment"], "notebooks": {},
               "timestamp": job.get("timestamp"), "extra_files": job.get("extra_files", []),
-              "grader_version": GRADER_VERSION}
+              "grader_version": GRADER_VERSION, "sandbox": sandbox.label() if sandbox else None}
     for notebook in job["notebooks"]:
         try:
             result["notebooks"][notebook] = grade_notebook(job, notebook, progress, on_kernel)
@@ -178,24 +195,24 @@ def validate_notebook(job: dict, progress=None, on_kernel=None) -> dict:
     from nbgrader.preprocessors import CheckCellMetadata, ClearOutput
     from nbgrader.validator import Validator
 
+    sandbox = Sandbox.from_job(job.get("sandbox"))
     executor_options = {"cell_timeout": job["cell_timeout"], "budget": job["budget"],
-                        "kernel_name": job.get("kernel_name", "python3")}
+                        "kernel_name": job.get("kernel_name", "python3"), "sandbox": sandbox, "data": _data(job)}
 
     class GradingValidator(Validator):
         def _preprocess(self, nb):
             resources: dict = {}
             for cls in (CheckCellMetadata, ClearOutput):
                 nb, resources = cls(parent=self).preprocess(nb, resources)
-            with tempfile.TemporaryDirectory(prefix="validate-") as work:
-                for name in job.get("data_files", []):
-                    src = Path(name)
-                    dest = Path(work) / src.relative_to(job["data_dir"])
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(src, dest)
-                executor = Executor(nb, _roles_for(nb), cwd=work, on_kernel=on_kernel,
+            work = None if sandbox else _scratch(job, "validate-")
+            try:
+                executor = Executor(nb, _roles_for(nb), cwd=str(work) if work else HOME, on_kernel=on_kernel,
                                     on_progress=(lambda d, t: progress(Path(job["path"]).stem, d, t))
                                     if progress else None, **executor_options)
                 asyncio.run(executor.run())
+            finally:
+                if work is not None:
+                    shutil.rmtree(work, ignore_errors=True)
             return nb
 
     validator = GradingValidator(invert=job.get("invert", False))

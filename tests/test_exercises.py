@@ -183,6 +183,7 @@ def graded(tmp_path_factory) -> Graded:
     from seqcourse.autograde import autograde
     from seqcourse.course import Course, PipelineError
     from seqcourse.release import release
+    from seqcourse.sandbox import probe
 
     jupyter_env()
     root = tmp_path_factory.mktemp("seqcourse")
@@ -198,7 +199,8 @@ def graded(tmp_path_factory) -> Graded:
     result.release = {a: course.release / a / f"{a}.ipynb" for a in ASSIGNMENTS}
     result.handins = handins = root / "demo_submissions"
     assert demo.build(course, handins) == EXPECTED, "expected.json is out of date: python -m seqcourse.demo --check"
-    batch = autograde(course, handins, jobs=JOBS, progress=False, out=lambda line: None)
+    # in the grading sandbox when this machine has one (the demo class is generated, trusted code)
+    batch = autograde(course, handins, jobs=JOBS, progress=False, out=lambda line: None, sandbox=probe().works)
     for outcome in batch.outcomes:
         result.outcomes[outcome.student, outcome.assignment] = outcome
         record = json.loads((course.autograded / outcome.student / outcome.assignment / "grading.json").read_text())

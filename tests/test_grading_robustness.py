@@ -19,6 +19,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "grading"))
 import fixture_course as fc  # noqa: E402
+from graded import SANDBOX  # noqa: E402
 
 from seqcourse.autograde import autograde  # noqa: E402
 from seqcourse.cli import check_expected, main  # noqa: E402
@@ -126,8 +127,8 @@ def regraded(graded_course, tmp_path_factory):
 
     students = ["reference", "blank", "random", "os-exit", "stderr-noise"]
     report = autograde(course, graded_course.handins, assignments=["fx_basic"], students=students,
-                                jobs=2, cell_timeout=TIMEOUT, budget=90, progress=False, out=lambda s: None,
-                                record=record)
+                       jobs=2, cell_timeout=TIMEOUT, budget=90, progress=False, out=lambda s: None,
+                       record=record, sandbox=SANDBOX)
     return course, before, counts, report
 
 
@@ -157,7 +158,8 @@ def test_killing_the_grader_mid_batch_loses_nothing(tmp_path):
     students = ["reference", "blank", "edit-test", "points"]
     handins = fc.make_class(course.release, tmp_path / "handins", {"fx_basic": students})
     cmd = [str(Path(sys.executable).with_name("seqcourse")), "--course", str(course.root), "autograde",
-           "--submissions", str(handins), "--jobs", "2", "--timeout", str(TIMEOUT), "--no-progress"]
+           "--submissions", str(handins), "--jobs", "2", "--timeout", str(TIMEOUT), "--no-progress"] \
+        + ([] if SANDBOX else ["--no-sandbox"])
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
