@@ -19,6 +19,10 @@ Modules, one concept each:
 ``transformer``      encoder/decoder layers and stacks, ``Transformer``
 ``lm``               ``TransformerLM``, ``RNNLM``, ``Seq2Seq``
 ``data``, ``train``  offline datasets and a training loop
+``classifiers``      ``TransformerClassifier``, ``LSTMClassifier`` and their training recipe
+``distill``          knowledge distillation: the temperature softmax, the distillation loss, ``distill``
+``transfer``         the transfer set: masking, replacement, n-gram sampling, the teacher's logits once
+``distill_demo``     the lecture's teacher (cached), student, data splits, seeded comparison
 ``viz``, ``widgets`` matplotlib figures and ipywidgets demos (imported only when asked for)
 ===================  =========================================================================
 
@@ -67,7 +71,8 @@ _EXPORTS: dict[str, str] = {
     "Seq2Seq": "lm",
 }
 _SUBMODULES = {"bptt", "clip", "data", "train", "viz", "widgets", "attention", "rnn", "vocab", "embedding",
-               "normalization", "positional", "transformer", "lm", "experiments", "pretrained"}
+               "normalization", "positional", "transformer", "lm", "experiments", "pretrained", "classifiers",
+               "distill", "transfer", "distill_demo"}
 
 __all__ = ["__version__", *_EXPORTS]
 

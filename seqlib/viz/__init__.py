@@ -8,6 +8,7 @@ rest of seqlib; the widgets of :mod:`seqlib.widgets` draw with these functions.
 
 =================  ==========================================================================================
 ``gradients``      gradient norms through time, Jacobian heatmaps, the clipping landscape, loss curves (C07-C12)
+``distillation``   softened distributions at several temperatures, student accuracy over seeds (C36-C37)
 =================  ==========================================================================================
 
 Importing ``seqlib.viz`` imports matplotlib only when a function is first used; ``import seqlib`` never does.
@@ -24,6 +25,8 @@ _EXPORTS: dict[str, str] = {
     "plot_jacobian_heatmap": "gradients",
     "plot_clipping_landscape": "gradients",
     "plot_loss_curves": "gradients",
+    "plot_softened_distributions": "distillation",
+    "plot_accuracy_bars": "distillation",
 }
 
 __all__ = list(_EXPORTS)
