@@ -21,6 +21,7 @@ and the data change between them, so their accuracies can be compared. :func:`ac
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import statistics
@@ -310,21 +311,25 @@ def predict_logits(model: nn.Module, inputs: Tensor, batch_size: int = 256, leng
 
     Args:
         model: a classifier (its train/eval mode is restored afterwards).
-        inputs: tokens :math:`(N, L)` or features :math:`(N, L, F)`, on the model's device.
+        inputs: tokens :math:`(N, L)` or features :math:`(N, L, F)` (moved to the model's device in chunks).
         batch_size: sequences per forward pass. Default: ``256``.
         lengths: int64 :math:`(N)` for right-padded sequences, passed on as ``model(x, lengths)``.
 
-    Outputs: logits :math:`(N, C)` (or whatever ``model`` returns per sequence), concatenated.
+    Outputs: logits :math:`(N, C)` (or whatever ``model`` returns per sequence), concatenated, on the device of
+    ``inputs``.
     """
     check_tensor("inputs", inputs, "(N, L) or (N, L, F)")
     batch_size = check_positive_int("batch_size", batch_size)
+    param = next(model.parameters(), None)
+    device = inputs.device if param is None else param.device  # run where the model lives
     was_training = model.training
     model.eval()
     try:
         outs = []
         for i in range(0, len(inputs), batch_size):
-            x = inputs[i:i + batch_size]
-            outs.append(model(x) if lengths is None else model(x, lengths[i:i + batch_size]))
+            x = inputs[i:i + batch_size].to(device)
+            out = model(x) if lengths is None else model(x, lengths[i:i + batch_size].to(device))
+            outs.append(out.to(inputs.device))
     finally:
         model.train(was_training)
     if not outs:
@@ -355,24 +360,20 @@ def cpu_latency(model: nn.Module, example: Tensor, repeats: int = 50, warmup: in
     r"""Median wall time in milliseconds of classifying one sequence on one CPU thread (batch of 1, no gradients).
 
     Args:
-        model: the classifier (on the CPU; its mode is restored afterwards).
+        model: the classifier (a copy of it is timed on the CPU in eval mode).
         example: one sequence, tokens :math:`(L)` or features :math:`(L, F)`.
         repeats: timed calls; the median is returned. Default: ``50``.
         warmup: untimed calls first. Default: ``5``.
     """
     check_tensor("example", example, "(L,) or (L, F)")
     repeats, warmup = check_positive_int("repeats", repeats), max(0, int(warmup))
-    x = example.unsqueeze(0)  # (1, L[, F])
-    was_training = model.training
-    model.eval()
+    x = example.detach().cpu().unsqueeze(0)  # (1, L[, F])
+    model = copy.deepcopy(model).cpu().eval()  # a CPU copy: the model itself stays where and as it is
     times = []
-    try:
-        with torch.no_grad():
-            for i in range(warmup + repeats):
-                start = time.perf_counter()
-                model(x)
-                if i >= warmup:
-                    times.append(time.perf_counter() - start)
-    finally:
-        model.train(was_training)
+    with torch.no_grad():
+        for i in range(warmup + repeats):
+            start = time.perf_counter()
+            model(x)
+            if i >= warmup:
+                times.append(time.perf_counter() - start)
     return 1000 * statistics.median(times)

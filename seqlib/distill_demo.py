@@ -114,15 +114,21 @@ def sensor_teacher(*, retrain: bool = False, folder: str | os.PathLike[str] | No
 
 
 def method_transfer_set(method: str, teacher: torch.nn.Module, splits: dict[str, SensorDataset],
-                        seed: int = 0) -> TransferSet | None:
-    """The transfer set a method distils on (``None`` for the label-only methods); the teacher runs over it once."""
+                        seed: int = 0, copies: int | None = None) -> TransferSet | None:
+    """The transfer set a method distils on (``None`` for the label-only methods); the teacher runs over it once.
+
+    ``copies`` overrides the method's number of augmented copies of each labelled window.
+    """
     check_choice("method", method, tuple(METHODS))
     settings = METHODS[method]
     if method in ("labels", "all_labels"):
         return None
     unlabelled = splits["unlabelled"].inputs if settings.get("unlabelled") else None
-    return transfer_set(teacher, splits["labelled"], unlabelled=unlabelled, copies=settings.get("copies", 0),
-                        seed=seed)
+    copies = settings.get("copies", 0) if copies is None else copies
+    return transfer_set(teacher, splits["labelled"], unlabelled=unlabelled, copies=copies, seed=seed)
+
+
+_OVERRIDES = ("kind", "temperature", "alpha", "copies")
 
 
 def _all_labels(splits: dict[str, SensorDataset]) -> TensorDataset:
@@ -135,7 +141,7 @@ def _all_labels(splits: dict[str, SensorDataset]) -> TensorDataset:
 def run_student(method: str, seed: int = 0, *, teacher: torch.nn.Module | None = None,
                 splits: dict[str, SensorDataset] | None = None, transfer: TransferSet | None = None,
                 steps: int = 1200, batch_size: int = 64, lr: float = 3e-2, clip_grad_norm: float | None = 1.0,
-                hidden_size: int = 16, progress: bool = False) -> dict[str, Any]:
+                hidden_size: int = 16, progress: bool = False, **overrides: Any) -> dict[str, Any]:
     r"""Train one student by ``method`` (a key of :data:`METHODS`) and measure it on the test split.
 
     Every method gets about ``steps`` optimiser steps (whole epochs: ``round(steps / batches per epoch)``, at least
@@ -151,21 +157,29 @@ def run_student(method: str, seed: int = 0, *, teacher: torch.nn.Module | None =
         steps, batch_size, lr, clip_grad_norm: the budget and the recipe. Defaults: ``1200``, ``64``, ``0.03``,
             ``1.0``.
         hidden_size: the student's LSTM units. Default: ``16``.
+        **overrides: ``kind``, ``temperature``, ``alpha``, ``copies`` in place of the method's own settings (a
+            widget's sliders: ``run_student("soft", temperature=8.0, alpha=0.9)``).
 
     Returns:
         ``{"method", "seed", "accuracy", "steps", "epochs", "seconds", "model"}`` (``model`` is the trained student).
     """
     check_choice("method", method, tuple(METHODS))
     check_positive_int("steps", steps)
+    unknown = sorted(set(overrides) - set(_OVERRIDES))
+    if unknown or (overrides and method in ("labels", "all_labels")):
+        raise TypeError(f"run_student({method!r}) takes the overrides {_OVERRIDES} for the distilling methods only, "
+                        f"but got {sorted(overrides)}")
     splits = sensor_splits() if splits is None else splits
-    settings = METHODS[method]
+    settings = {**METHODS[method], **overrides}
     if method == "labels":
         data: Any = splits["labelled"]
     elif method == "all_labels":
         data = _all_labels(splits)
     else:
         teacher = sensor_teacher() if teacher is None else teacher
-        data = method_transfer_set(method, teacher, splits, seed) if transfer is None else transfer
+        if transfer is None:
+            transfer = method_transfer_set(method, teacher, splits, seed, copies=settings.get("copies"))
+        data = transfer
     per_epoch = math.ceil(len(data) / batch_size)
     epochs = max(1, round(steps / per_epoch))
     torch.manual_seed(seed)

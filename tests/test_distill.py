@@ -285,6 +285,16 @@ def test_demo_models_and_splits_are_as_documented():
     assert splits["test"].inputs.shape == (8, E.SEQ_LEN, 3)
     with pytest.raises(ValueError, match="method must be one of"):
         E.run_student("teacher_labels")
+    torch.manual_seed(0)
+    teacher = E.build_teacher().eval()  # untrained: only the plumbing is under test here
+    run = E.run_student("augmented", 1, teacher=teacher, splits=splits, steps=2, batch_size=8, copies=1,
+                        temperature=8.0, kind="kl", alpha=0.9)
+    assert run["steps"] == 3  # one epoch of (12 + 12 copies) windows in batches of 8
+    assert 0 <= run["accuracy"] <= 1 and run["model"].hidden_size == 16
+    with pytest.raises(TypeError, match="overrides"):
+        E.run_student("labels", teacher=teacher, splits=splits, temperature=2.0)
+    with pytest.raises(TypeError, match="overrides"):
+        E.run_student("soft", teacher=teacher, splits=splits, lr_decay=2.0)
 
 
 @pytest.mark.slow

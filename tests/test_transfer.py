@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from seqlib.classifiers import LSTMClassifier, TransformerClassifier, predict_logits
@@ -100,6 +102,38 @@ def test_padding_is_never_touched():
     assert torch.equal(out[0, 2:], f[0, 2:])
 
 
+@settings(max_examples=30, deadline=None)
+@given(N=st.integers(1, 6), L=st.integers(1, 9), p_mask=st.floats(0, 0.5), p_rep=st.floats(0, 0.5),
+       p_ng=st.floats(0, 1), n_lo=st.integers(1, 4), n_extra=st.integers(0, 4), seed=st.integers(0, 2**16),
+       as_features=st.booleans())
+@example(N=5, L=9, p_mask=0.0, p_rep=0.3, p_ng=1.0, n_lo=2, n_extra=3, seed=1, as_features=False)
+@example(N=4, L=6, p_mask=0.0, p_rep=0.0, p_ng=1.0, n_lo=3, n_extra=0, seed=2, as_features=True)
+def test_every_changed_step_is_masked_or_borrowed_from_the_same_step(N, L, p_mask, p_rep, p_ng, n_lo, n_extra, seed,
+                                                                     as_features):
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(1, L + 1, (N,), generator=g)
+    valid = torch.arange(L)[None, :] < lengths[:, None]
+    x = torch.randint(2, 50, (N, L), generator=g).masked_fill(~valid, 0)
+    if as_features:
+        x = torch.stack([x, 2 * x], dim=-1).double()  # (N, L, 2): one id per step, seen through two features
+    out = augment(x, mask_prob=p_mask, replace_prob=p_rep, ngram_prob=p_ng, ngram_range=(n_lo, n_lo + n_extra),
+                  mask_value=-1.0 if as_features else MASK, lengths=lengths, generator=g)
+    assert out.shape == x.shape and out.dtype == x.dtype
+    ids, new = (x[..., 0], out[..., 0]) if as_features else (x, out)
+    assert torch.equal(new[~valid], ids[~valid])  # padding untouched
+    masked = new == (-1 if as_features else MASK)
+    for i, t in (~masked & valid & (new != ids)).nonzero().tolist():  # replaced: another sequence's step t
+        assert any(bool(valid[j, t]) and int(ids[j, t]) == int(new[i, t]) for j in range(N))
+    if p_ng == 1.0 and p_mask == 0.0:  # every sequence keeps one window of n steps, the rest is masked
+        kept = ~masked & valid
+        count = kept.sum(1)
+        assert bool((count >= torch.clamp(lengths, max=n_lo)).all())
+        assert bool((count <= torch.clamp(lengths, max=n_lo + n_extra)).all())
+        for i in range(N):
+            where = kept[i].nonzero().squeeze(1)
+            assert int(where[-1] - where[0]) + 1 == len(where)  # one contiguous window
+
+
 def test_augmented_copies():
     x = tokens(n=7)
     out, source = augmented_copies(x, 3, seed=5, mask_value=MASK)
@@ -183,6 +217,19 @@ def test_distill_never_calls_the_teacher_while_training():
     distill(student, teacher, data, unlabelled=sensor_activity(60, 16, seed=1).inputs, copies=1, epochs=3,
             batch_size=16, progress=False)
     assert teacher.calls == 1
+
+
+def test_distill_builds_the_augmented_token_transfer_set_itself(tmp_path):
+    x, y = tokens(n=24, L=10, vocab=20), torch.randint(0, 4, (24,))
+    teacher = CountingTeacher(vocab_size=20)
+    student = LSTMClassifier(4, 8, vocab_size=20)
+    history = distill(student, teacher, (x, y), copies=2, augment={"mask_value": MASK, "ngram_range": (2, 4)},
+                      temperature=3.0, alpha=0.7, epochs=2, batch_size=24, progress=False,
+                      checkpoint_path=tmp_path / "student.pt", val_data=(x, y))
+    assert teacher.calls == 1 and (tmp_path / "student.pt").exists()
+    assert len(history.val_loss) == 2 and len(history.step_loss) == 2 * 3  # 72 items in batches of 24
+    with pytest.raises(TypeError, match="mask_value must be the int id of the mask token"):
+        distill(student, teacher, (x, y), copies=1, epochs=1, progress=False)
 
 
 def test_token_transfer_set_and_vocabulary_checks():

@@ -99,9 +99,10 @@ def plot_softened_distributions(
         if K > 1:
             ax.set_title(f"example {k}" + (f" (true class: {names[int(targets[k])]})" if targets is not None else ""),
                          fontsize=10)
-    axes[0].legend(loc="upper right", fontsize=8, ncols=min(4, len(temperatures)))
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper right", fontsize=8, ncols=min(6, len(temperatures)))
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, x=0.02, ha="left")
     return fig
 
 
