@@ -34,10 +34,11 @@ from seqlib.cache import model_path
 from seqlib.classifiers import LSTMClassifier, TransformerClassifier
 from seqlib.threads import torch_threads
 
+_SOFT, _AUG = E.METHODS["soft"], E.METHODS["augmented"]
 NAMES = {
     "labels": "labels only (120 windows)",
-    "soft": "soft targets, T = 2, alpha = 0.5 (same 120)",
-    "augmented": "logit matching, 120 + 10 augmented copies each",
+    "soft": f"soft targets, T = {_SOFT['temperature']:g}, alpha = {_SOFT['alpha']:g} (same 120)",
+    "augmented": f"logit matching, 120 + {_AUG['copies']} augmented copies each",
     "unlabelled": "logit matching, 120 + 3000 unlabelled",
     "all_labels": "reference: 3120 windows with true labels",
 }
