@@ -16,7 +16,7 @@ split               size    use
 
 The teacher, :func:`build_teacher`, is a two-layer :class:`~seqlib.classifiers.TransformerClassifier`
 (17 478 parameters) trained once by :func:`train_teacher` and cached by :func:`sensor_teacher`
-(:func:`seqlib.cache.cached_model`; 15-30 s on one CPU core the first time, milliseconds afterwards). The
+(:func:`seqlib.cache.cached_model`; 15-40 s on one CPU core the first time, milliseconds afterwards). The
 student, :func:`build_student`, is an :class:`~seqlib.classifiers.LSTMClassifier` with 16 hidden units
 (1 446 parameters). :func:`run_student` trains one student by one of the :data:`METHODS`, each with the same recipe
 (:func:`seqlib.classifiers.train_classifier`: Adam at ``lr = 0.03``, cosine decay, gradient norm clipped to 1,

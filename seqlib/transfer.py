@@ -236,7 +236,7 @@ class TransferSet(Dataset):
         labelled: bool :math:`(M)`, ``True`` for the labelled items.
         n_labelled, n_augmented, n_unlabelled: the sizes of the three groups.
 
-    Items: ``(x, (teacher_logits, target, labelled))``, what :func:`distill`'s loss reads.
+    Items: ``(x, (teacher_logits, target, labelled))``, what :func:`seqlib.distill.distill`'s loss reads.
     """
 
     def __init__(self, inputs: Tensor, teacher_logits: Tensor, targets: Tensor, labelled: Tensor,
@@ -281,6 +281,13 @@ def transfer_set(
         ignore_index: the target of rows without a label. Default: ``-100``.
         **rules: ``mask_prob``, ``replace_prob``, ``ngram_prob``, ``ngram_range``, ``mask_value`` of
             :func:`augment`.
+
+    Returns:
+        The :class:`TransferSet`, its inputs and logits on the CPU (the teacher runs where it lives).
+
+    Raises:
+        ValueError: token ids (or ``mask_value``) outside the teacher's vocabulary, or ``unlabelled`` sequences of
+            another shape than the labelled ones.
     """
     inputs, targets = _labelled_tensors(data)
     if unlabelled is not None:
