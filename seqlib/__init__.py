@@ -45,6 +45,10 @@ Modules, one concept each:
 ``spike_coding``    rate, latency and delta spike encoders and their decoders
 ``stdp``            the STDP window, trace-based STDP, a winner-take-all layer that learns with it
 ``neuromorphic``    synaptic operations vs multiply-adds, firing sparsity, spiking net vs GRU
+``classifiers``     ``TransformerClassifier``, ``LSTMClassifier`` and their training recipe
+``distill``         knowledge distillation: the temperature softmax, the distillation loss, ``distill``
+``transfer``        the transfer set: masking, replacement, n-gram sampling, the teacher's logits once
+``distill_demo``    the lecture's teacher (cached), student, data splits, seeded comparison
 ``data``            offline datasets: text, time series, synthetic tasks, the sensor task; collate functions
 ``train``           the training loop ``fit`` (schedules, clipping, checkpoints, callbacks), ``seed_everything``
 ``models``          the small models the demos train: ``SentimentLSTM``, ``sentiment_lstm``, ``char_lm``
@@ -101,11 +105,12 @@ _EXPORTS: dict[str, str] = {
     "Seq2Seq": "lm",
 }
 _SUBMODULES = {
-    "attention", "bptt", "bptt_fast", "cache", "cdf_quant", "climbq", "clip", "data", "dynamic_quant", "embedding",
-    "experiments", "fastgrnn", "fixedpoint", "fixedpoint_rnn", "gradflow", "lm", "lut", "models", "mpc",
-    "neuromorphic", "normalization", "observers", "positional", "pretrained", "qat", "quant", "quant_demo", "rnn",
-    "sampling", "secure_math", "secure_rnn", "sensor_models", "spike_coding", "spiking", "spiking_bptt", "stats",
-    "stdp", "surrogate", "threads", "train", "transformer", "twoparty", "viz", "vocab", "widgets",
+    "attention", "bptt", "bptt_fast", "cache", "cdf_quant", "classifiers", "climbq", "clip", "data", "distill",
+    "distill_demo", "dynamic_quant", "embedding", "experiments", "fastgrnn", "fixedpoint", "fixedpoint_rnn",
+    "gradflow", "lm", "lut", "models", "mpc", "neuromorphic", "normalization", "observers", "positional",
+    "pretrained", "qat", "quant", "quant_demo", "rnn", "sampling", "secure_math", "secure_rnn", "sensor_models",
+    "spike_coding", "spiking", "spiking_bptt", "stats", "stdp", "surrogate", "threads", "train", "transfer",
+    "transformer", "twoparty", "viz", "vocab", "widgets",
 }
 
 __all__ = ["__version__", *_EXPORTS]

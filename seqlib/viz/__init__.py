@@ -18,6 +18,7 @@ rest of seqlib; the widgets of :mod:`seqlib.widgets` compute their numbers there
 ``private``        fixed-point error curves, accuracy against bit-width, where secure inference's bytes go (C29-C32)
 ``quantization``   per-class accuracy against bit-width and scheme, quantization grids over class histograms
                    (C38-C39)
+``distillation``   softened distributions at several temperatures, student accuracy over seeds (C36-C37)
 =================  ==========================================================================================
 
 Importing ``seqlib.viz`` imports matplotlib only when a function is first used; ``import seqlib`` never does.
@@ -52,8 +53,10 @@ _EXPORTS: dict[str, str] = {
     "plot_communication": "private",
     "plot_per_class_accuracy": "quantization",
     "plot_quantization_grid": "quantization",
+    "plot_softened_distributions": "distillation",
+    "plot_accuracy_bars": "distillation",
 }
-_SUBMODULES = {"diagrams", "recurrent", "gradients", "attention", "spiking", "private", "quantization"}
+_SUBMODULES = {"diagrams", "recurrent", "gradients", "attention", "spiking", "private", "quantization", "distillation"}
 
 __all__ = list(_EXPORTS)
 
