@@ -44,7 +44,7 @@ _t = types.SimpleNamespace(
     cos=torch.cos, softmax=torch.softmax, tril=torch.tril, triu=torch.triu, topk=torch.topk,
     masked_fill=torch.masked_fill, transpose=torch.transpose, reshape=torch.reshape, unsqueeze=torch.unsqueeze,
     squeeze=torch.squeeze, remainder=torch.remainder, eq=torch.eq, ne=torch.ne, numel=torch.numel,
-    permute=torch.permute, le=torch.le, ge=torch.ge, float32=torch.float32,
+    permute=torch.permute, le=torch.le, ge=torch.ge, lt=torch.lt, gt=torch.gt, float32=torch.float32,
     flip=torch.flip, chunk=torch.chunk, pow=torch.pow, linalg_vector_norm=torch.linalg.vector_norm,
     no_grad=torch.no_grad, enable_grad=torch.enable_grad, manual_seed=torch.manual_seed,
     autograd_grad=torch.autograd.grad, vf_rnn_tanh=torch._VF.rnn_tanh, lstm_cell=torch.lstm_cell,

@@ -156,7 +156,10 @@ class Diagnosis:
             found = self._explain([*self.runs, run])
             if not found:
                 raise
-            raise _explained(err, found) from None
+            message = str(err.args[0])
+            if hint and message.endswith(f" {hint}"):  # the cause replaces the general hint
+                message = message[: -len(hint) - 1]
+            raise _explained(GradingError(message, err.student_frames, err.exception), found) from None
         run.observed = _snapshot(_pick(run, observed))
         self.runs.append(run)
         return observed

@@ -25,6 +25,7 @@ chunk       ``x.chunk(n, dim)``                            ``dim k``, ``as a, b,
                                                            order)
 stack       ``torch.stack(xs, dim)``                       ``dim k``
 scale       ``x * factor``                                 ``missing``, ``twice``, ``inverted``, named variants
+gate        ``g * x`` (a gate's product)                   ``missing`` (x alone), ``complement`` ((1 - g) * x)
 offset      an integer (or integer tensor) ``k``           ``-1``, ``+1``
 loop        ``range(n)``                                   ``one short``, ``from 1``, ``one extra``, ``backwards``
 carry       the new state                                  ``not carried`` (the old state)
@@ -188,6 +189,13 @@ class Sites:
             return _t.div(x, factor)
         return _t.mul(x, variants[label] if label else factor)
 
+    def gate(self, site: str, g: Any, x: Any) -> Any:
+        """A gate's product ``g * x``; ``missing`` leaves ``x`` unscaled, ``complement`` uses ``1 - g``."""
+        label = self._visit(site, "gate", ("missing", "complement"))
+        if label == "missing":
+            return x
+        return _t.mul(_t.sub(1.0, g) if label == "complement" else g, x)
+
     def offset(self, site: str, k: Any) -> Any:
         """An integer (or integer tensor) ``k``: ``-1`` or ``+1`` is an off-by-one."""
         label = self._visit(site, "offset", ("-1", "+1"))
@@ -209,12 +217,9 @@ class Sites:
         n = len(seq)
         own = i % n if -n <= i < n else i
         candidates = {"previous": i - 1, "next": i + 1, "first": 0, "last": n - 1}
-        labels, seen = [], {own}
-        for label, j in candidates.items():
-            target = j % n if -n <= j < n else j
-            if target not in seen:
-                labels.append(label)
-                seen.add(target)
+        if i < 0 and i + 1 >= 0:  # "next" after the last element (seq[-1]) is not the first element
+            del candidates["next"]
+        labels = [label for label, j in candidates.items() if (j % n if -n <= j < n else j) != own]
         label = self._visit(site, "at", labels)
         return seq[candidates[label] if label else i]
 
@@ -276,6 +281,8 @@ _SENTENCES = {
     ("scale", "twice"): "{about} is applied twice",
     ("scale", "inverted"): "{about} is inverted (multiplied where it should divide, or the other way round)",
     ("scale", ""): "{about} is {label}",
+    ("gate", "missing"): "{about} is missing: the gate must scale what it lets through",
+    ("gate", "complement"): "{about} is used as 1 - gate: the gate's value is the share it lets through",
     ("offset", "-1"): "off by one: {about} is one too small",
     ("offset", "+1"): "off by one: {about} is one too large",
     ("loop", "one short"): "off by one: {about} stops one step early",

@@ -92,7 +92,7 @@ def _layer(m, x, h0, w_ih, w_hh, b_ih=None, b_hh=None):
     output = m.stack("output", outputs, 0)  # (L, N, H)
     if m.option("output order", "output[t] belongs to x[t]", ("reversed",)) == "reversed":
         output = _t.flip(output, (0,))
-    return output, m.at("h_n", outputs, -1) if after else h
+    return output, m.at("h_n", [*outputs[:-1], h], -1) if after else h  # h_n is the carried state h
 
 
 RNN_LAYER = Catalogue(
@@ -145,13 +145,16 @@ def _classifier_forward(m, model, text, lengths):
         last = _t.mean(output, 0)
     else:
         last = output[m.offset("the position of the last word", lengths - 1), _t.arange(_t.size(text, 1))]  # (N, H)
-    return _t.linear(last, model.fc.weight, model.fc.bias)  # (N, C)
+    logits = _t.linear(last, model.fc.weight, model.fc.bias)  # (N, C)
+    if m.option("the result", "the logits", ("softmax probabilities",)) != "the logits":
+        logits = _t.softmax(logits, -1)
+    return logits
 
 
 CLASSIFIER = Catalogue(
     "SentimentRNN.forward", _classifier_forward, cells=("a1_classifier_logits",),
     about={"the state classified": "the state that is classified",
-           "the position of the last word": "the position of a sentence's last word"},
+           "the position of the last word": "the position of a sentence's last word", "the result": "forward"},
     say={"the state classified:the output at the last time step":
          "you read the output at the last time step (output[-1]) for every sentence; for a padded batch that is a "
          "padding step for the shorter sentences: use output[length - 1] of each sentence",
@@ -160,6 +163,8 @@ CLASSIFIER = Catalogue(
          "the state classified:the mean of the outputs over all time steps":
          "you average the outputs over all time steps, padding included; many-to-one classification reads the state "
          "after each sentence's last word, output[length - 1]",
+         "the result:softmax probabilities": "forward returns the logits (the output of fc): F.cross_entropy applies "
+                                             "the softmax itself",
          "the position of the last word:+1": "off by one: the last real word of a sentence of length n is at "
                                               "position n - 1",
          "the position of the last word:-1": "off by one: you read the state before the last word; the last real "
@@ -187,7 +192,8 @@ def _train(m, model, batches, epochs=8, lr=0.01):
                 if m.step("optimizer.zero_grad()"):
                     optimizer.zero_grad()
                 loss.backward()
-                optimizer.step()
+                if m.step("optimizer.step()"):
+                    optimizer.step()
             elif order == "backward, zero_grad, step":
                 loss.backward()
                 optimizer.zero_grad()
@@ -221,6 +227,7 @@ TRAINING = Catalogue(
     about={"learning rate": "the learning rate", "optimizer": "the optimizer", "update order": "the update",
            "the loop over the epochs": "the loop over the epochs", "loss": "the loss",
            "loss reduction": "the loss", "optimizer.zero_grad()": "optimizer.zero_grad() before loss.backward()",
+           "optimizer.step()": "optimizer.step()",
            "epoch loss": "the loss of an epoch"},
     say={"learning rate:Adam's default 0.001": "the learning rate lr that is passed in is ignored: "
                                                "torch.optim.Adam(model.parameters(), lr=lr)",
@@ -236,6 +243,8 @@ TRAINING = Catalogue(
                                           "loss.backward()",
          "loss:cross-entropy of the softmax probabilities": "F.cross_entropy takes the logits (it applies the "
                                                             "log-softmax itself), not softmax probabilities",
+         "optimizer.step():missing": "optimizer.step() is missing: nothing updates the weights (loss.backward() only "
+                                     "computes the gradients)",
          "loss reduction:sum over the batch": "the loss is summed over the batch: cross-entropy averages over the "
                                               "batch (F.cross_entropy's default reduction='mean')",
          "epoch loss:the sum over its batches": "an epoch's loss is the mean of its batches' losses, not their sum",

@@ -86,7 +86,7 @@ def _bptt(m, x, hs, w_hh, grad_hs, truncate=None):
             carry = delta
         boundary = m.offset("the truncation boundary", t - 1)
         at_h0 = m.option("truncation at h0", "h0 is not detached", ("h0 is detached too",)) == "h0 is detached too"
-        if truncate and (boundary > 0 or at_h0) and boundary % truncate == 0 and m.step("truncation"):
+        if truncate and (t - 1 > 0 or at_h0) and boundary % truncate == 0 and m.step("truncation"):
             carry = _t.zeros_like(carry)  # h_(t-1) was detached: nothing flows further back
     return dw_ih, dw_hh, db, _t.clone(db), carry
 
@@ -248,8 +248,9 @@ def _grad_norms(m, x, h0, w_ih, w_hh, b_ih, b_hh):
     with _t.enable_grad():
         h = _t.requires_grad_(_t.clone(_t.detach(h0)))
         hs = [h]
+        w = m.transpose("W_hh in the forward pass", w_hh)
         for t in range(_t.size(x, 0)):
-            h = _ref_rnn_cell(x[t], h, w_ih, w_hh, b_ih, b_hh)
+            h = _ref_rnn_cell(x[t], h, w_ih, w, b_ih, b_hh)
             h.retain_grad()
             hs.append(h)
         loss = m.option("the loss", "the sum of h_L", ("the mean of h_L", "the sum of every state h_1..h_L"))
@@ -267,9 +268,12 @@ def _grad_norms(m, x, h0, w_ih, w_hh, b_ih, b_hh):
 
 GRAD_NORMS = Catalogue(
     "hidden_grad_norms", _grad_norms, cells=("a2_vanishing_norms",),
-    about={"the loss": "the loss", "what is measured": "the norms", "the norm": "the norm", "the order": "the norms"},
+    about={"the loss": "the loss", "what is measured": "the norms", "the norm": "the norm", "the order": "the norms",
+           "W_hh in the forward pass": "W_hh in the forward pass"},
     say={"the order:reversed": "the norms are in reversed order: entry t is the gradient reaching h_t, so entry L "
                                "(the last state) is the largest and the early entries vanish",
+         "W_hh in the forward pass:transposed": "W_hh is transposed in the forward pass: h_t = tanh(x_t W_ih^T + "
+                                                "b_ih + h_(t-1) W_hh^T + b_hh)",
          "the norm:||dL/dh_t||^2": "measure the gradient norm (the square root of the sum of squares), not the "
                                    "squared norm",
          "the loss:the mean of h_L": "the loss is the sum of the entries of h_L, not their mean",

@@ -52,10 +52,10 @@ def _cell(m, x, state, w_ih, w_hh, b_ih=None, b_hh=None):
     i, f, g, o = m.chunk("the gates", gates, 4, -1, names="ifgo")  # each (N, H)
     i, f = m.apply("the input gate", "sigmoid", i), m.apply("the forget gate", "sigmoid", f)
     g, o = m.apply("the candidate", "tanh", g), m.apply("the output gate", "sigmoid", o)
-    c_new = _t.add(m.scale("the forget gate's product f_t * C_(t-1)", c, f),
-                   m.scale("the input gate's product i_t * C~_t", g, i))  # (N, H)
+    c_new = _t.add(m.gate("the forget gate's product f_t * C_(t-1)", f, c),
+                   m.gate("the input gate's product i_t * C~_t", i, g))  # (N, H)
     used = c if m.option("the cell state in h_t", "C_t", ("C_(t-1)",)) == "C_(t-1)" else c_new
-    h_new = m.scale("the output gate's product o_t * tanh(C_t)", m.apply("the tanh of the cell state", "tanh", used), o)
+    h_new = m.gate("the output gate's product o_t * tanh(C_t)", o, m.apply("the tanh of the cell state", "tanh", used))
     return m.swap("the result (h_t, c_t)", h_new, c_new)
 
 
@@ -155,13 +155,18 @@ def _long_range_forward(m, model, x):
                                          model.weight_hh, model.bias_ih, model.bias_hh)  # (L, N, H), (N, H)
     read = m.option("the state classified", "h_n", ("output[0]", "c_n", "the mean of the outputs"))
     last = {"output[0]": output[0], "c_n": c_n, "the mean of the outputs": _t.mean(output, 0)}.get(read, h_n)
-    return _t.linear(last, model.fc.weight, model.fc.bias)  # (N, C)
+    logits = _t.linear(last, model.fc.weight, model.fc.bias)  # (N, C)
+    if m.option("the result", "the logits", ("softmax probabilities",)) != "the logits":
+        logits = _t.softmax(logits, -1)
+    return logits
 
 
 LONG_RANGE = Catalogue(
     "FirstTokenLSTM.forward", _long_range_forward, cells=("a3_long_range_model",),
-    about={"the state classified": "the state that is classified"},
-    say={"the state classified:output[0]": "many-to-one: classify from the last hidden state h_n (the state after "
+    about={"the state classified": "the state that is classified", "the result": "forward"},
+    say={"the result:softmax probabilities": "forward returns the logits (the output of fc): F.cross_entropy applies "
+                                             "the softmax itself",
+         "the state classified:output[0]": "many-to-one: classify from the last hidden state h_n (the state after "
                                            "the whole sequence), not from the first output",
          "the state classified:c_n": "classify from the hidden state h_n, not from the cell state c_n",
          "the state classified:the mean of the outputs": "many-to-one: classify from the last hidden state h_n, not "
@@ -178,6 +183,7 @@ def _train(m, model, x, y, steps=200, lr=0.02, batch_size=64):
                         ("drawn once, before the loop", "the first batch_size sequences at every step"))
     fixed = _t.randint(0, n, (batch_size,)) if sampling == "drawn once, before the loop" else _t.arange(batch_size)
     size = m.offset("the mini-batch size", batch_size)
+    order = m.option("update order", "zero_grad, backward, step", ("zero_grad, step, backward",))
     losses = []
     for _ in m.loop("the loop over the steps", steps):
         batch = _t.randint(0, n, (size,)) if sampling == "a new random one at every step" else fixed
@@ -189,8 +195,13 @@ def _train(m, model, x, y, steps=200, lr=0.02, batch_size=64):
             "loss reduction", "mean over the batch", ("sum over the batch",)) == "mean over the batch" else "sum")
         if m.step("optimizer.zero_grad()"):
             optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        if order == "zero_grad, step, backward":
+            optimizer.step()
+            loss.backward()
+        else:
+            loss.backward()
+            if m.step("optimizer.step()"):
+                optimizer.step()
         losses.append(float(loss))
     return losses
 
@@ -216,7 +227,8 @@ TRAINING = Catalogue(
     about={"learning rate": "the learning rate", "optimizer": "the optimizer", "the mini-batch": "the mini-batch",
            "the mini-batch size": "the mini-batch size", "the loop over the steps": "the loop over the steps",
            "loss": "the loss", "loss reduction": "the loss",
-           "optimizer.zero_grad()": "optimizer.zero_grad() before loss.backward()"},
+           "optimizer.zero_grad()": "optimizer.zero_grad() before loss.backward()", "update order": "the update",
+           "optimizer.step()": "optimizer.step()"},
     say={"learning rate:Adam's default 0.001": "the learning rate lr that is passed in is ignored: "
                                                "torch.optim.Adam(model.parameters(), lr=lr)",
          "optimizer:SGD": "the exercise trains with Adam (torch.optim.Adam), not SGD",
@@ -227,6 +239,11 @@ TRAINING = Catalogue(
                                                                         "batch_size sequences: draw a new random "
                                                                         "mini-batch at every step",
          "the mini-batch size:*": "each mini-batch must hold batch_size sequences",
+         "update order:zero_grad, step, backward": "optimizer.step() runs before loss.backward(): each update uses the "
+                                                   "previous step's gradients (compute the loss, loss.backward(), "
+                                                   "then optimizer.step())",
+         "optimizer.step():missing": "optimizer.step() is missing: nothing updates the weights (loss.backward() only "
+                                     "computes the gradients)",
          "optimizer.zero_grad():missing": "optimizer.zero_grad() is missing: the gradients of all earlier steps add "
                                           "up in .grad, so every step follows their sum; clear them before each "
                                           "loss.backward()",

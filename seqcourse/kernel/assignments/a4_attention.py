@@ -75,7 +75,7 @@ def _sdpa(m, query, key, value, attn_mask=None, is_causal=False):
     if is_causal:
         ones = _t.ones(_t.size(query, -2), _t.size(key, -2), dtype=_t.bool)
         diagonal = m.offset("the causal mask's diagonal", 0)
-        allowed = _t.triu(ones, -diagonal) if m.option("the causal mask", "lower triangle", ("upper triangle",)) \
+        allowed = _t.triu(ones, -diagonal) if m.option("the causal triangle", "lower triangle", ("upper triangle",)) \
             == "upper triangle" else _t.tril(ones, diagonal)  # (L, S), True = may attend
         if m.option("where the causal mask goes", "before the softmax", ("after the softmax",)) == "after the softmax":
             after = _t.logical_and(after, allowed)
@@ -100,6 +100,7 @@ SDPA = Catalogue(
            "the scale 1/sqrt(d_k)": "the scale 1/sqrt(d_k)", "where the causal mask goes": "the causal mask",
            "where the boolean attn_mask goes": "the boolean attn_mask",
            "the causal mask's diagonal": "the causal mask's diagonal", "the causal mask": "the causal mask",
+           "the causal triangle": "the causal mask",
            "the boolean attn_mask": "the boolean attn_mask", "the float attn_mask": "the float attn_mask",
            "the scores": "the scores", "what the weights average": "the output"},
     say={"Q and K in the scores Q K^T:swapped": "the scores are Q K^T (queries in rows, keys in columns), not K Q^T",
@@ -120,7 +121,7 @@ SDPA = Catalogue(
                                           "to earlier positions",
          "the causal mask's diagonal:+1": "the causal mask lets position t see position t+1: it may attend to "
                                           "positions 0..t only",
-         "the causal mask:upper triangle": "the causal mask is the wrong way round: position t may attend to "
+         "the causal triangle:upper triangle": "the causal mask is the wrong way round: position t may attend to "
                                            "positions <= t, not >= t",
          "the causal mask:*": "is_causal=True: position t may attend to positions 0..t (the lower triangle, "
                               "diagonal included); set the scores above the diagonal to -inf",
@@ -151,15 +152,15 @@ def _mha(m, query, key, value, num_heads, in_proj_weight, in_proj_bias, out_proj
                       m.term("the in-projection bias", b))
 
     q, k, v = project(query, w_q, b_q), project(key, w_k, b_k), project(value, w_v, b_v)  # (L, N, E), (S, N, E)
-    straight = m.option("the head split", "(L, N, h, d) then heads next to the batch",
-                        ("a reshape straight to (N, h, L, d)",)) != "(L, N, h, d) then heads next to the batch"
+    split = "(L, N, h, d) then heads next to the batch"
+    straight = m.option("the head split", split, ("a reshape straight to (N, h, L, d)",)) != split
 
-    def heads(x, length):
-        if straight:  # reshaped straight from (L, N, E), mixing positions and sequences
-            return _t.reshape(_t.contiguous(x), (batch, num_heads, length, hd))
+    def heads(x, length, which):
+        if straight or m.option(f"the head split of {which}", split, ("a reshape straight to (N, h, L, d)",)) != split:
+            return _t.reshape(_t.contiguous(x), (batch, num_heads, length, hd))  # mixes positions and sequences
         return _t.permute(_t.reshape(x, (length, batch, num_heads, hd)), (1, 2, 0, 3))  # (N, h, L, d)
 
-    qh, kh, vh = heads(q, q_len), heads(k, k_len), heads(v, k_len)
+    qh, kh, vh = heads(q, q_len, "q"), heads(k, k_len, "k"), heads(v, k_len, "v")
     scores = m.scale("the scale 1/sqrt(d_head)", _t.matmul(qh, _t.transpose(kh, -2, -1)), 1 / math.sqrt(hd),
                      {"1/sqrt(E)": 1 / math.sqrt(embed), "1/sqrt(num_heads)": 1 / math.sqrt(num_heads)})
     if key_padding_mask is not None:  # (N, S), True = padding
@@ -187,7 +188,8 @@ MHA = Catalogue(
     "multi_head_attention", _mha, cells=("a4_mha_values", "a4_mha_key_padding"),
     about={"in_proj_weight": "in_proj_weight = [W_q; W_k; W_v]", "in_proj_bias": "in_proj_bias = [b_q; b_k; b_v]",
            "W_q, W_k, W_v": "W_q, W_k and W_v", "the in-projection bias": "the in-projection bias b_q, b_k, b_v",
-           "the head split": "the head split", "the scale 1/sqrt(d_head)": "the scale 1/sqrt(d_head)",
+           "the head split": "the head split", **{f"the head split of {w}": f"the head split of {w}" for w in "qkv"},
+           "the scale 1/sqrt(d_head)": "the scale 1/sqrt(d_head)",
            "key_padding_mask": "key_padding_mask", "the scores": "the scores", "the head merge": "the head merge",
            "the output projection": "the output projection out_proj", "out_proj_weight": "out_proj_weight",
            "out_proj_bias": "out_proj_bias", "the attention weights over the heads": "the returned attention weights"},
@@ -203,6 +205,9 @@ MHA = Catalogue(
                                                               "(L, N, h, d_head) and move the head dimension next to "
                                                               "the batch before attending (each head sees all "
                                                               "positions of one sequence)",
+         **{f"the head split of {w}:a reshape straight to (N, h, L, d)": f"the heads of {w} are split wrongly: "
+            f"reshape (L, N, E) to (L, N, h, d_head) and move the head dimension next to the batch "
+            f"(.permute(1, 2, 0, 3)) before attending" for w in "qkv"},
          "the scale 1/sqrt(d_head):1/sqrt(E)": "scale by 1/sqrt(d_head) with d_head = E / num_heads (each head "
                                                "attends in its own d_head dimensions)",
          "the scale 1/sqrt(d_head):missing": "scale the scores of each head by 1/sqrt(d_head)",

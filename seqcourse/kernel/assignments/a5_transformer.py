@@ -30,7 +30,9 @@ def _pe(m, max_len, d_model, dtype=torch.float32):
     if m.option("the exponent", "2i/d_model", ("i/d_model",)) == "i/d_model":
         two_i = _t.div(two_i, 2)
     base = 10000.0 if m.option("the base", "10000", ("1000",)) == "10000" else 1000.0
-    angle = _t.div(pos, _t.pow(base, _t.div(two_i, d_model)))  # (max_len, ceil(d/2))
+    frequency = _t.pow(base, _t.div(two_i, d_model))  # (ceil(d/2),)
+    angle = _t.div(pos, frequency) if m.option("the angle", "pos / 10000^(2i/d)", ("pos * 10000^(2i/d)",)) \
+        == "pos / 10000^(2i/d)" else _t.mul(pos, frequency)  # (max_len, ceil(d/2))
     first, second = m.swap("sin and cos", _t.sin, _t.cos)
     pe = _t.zeros(max_len, d_model, dtype=_t.float64)
     if m.option("the layout", "interleaved", ("two halves",)) == "two halves":
@@ -58,6 +60,7 @@ def _observe_pe(fn, *args, **kwargs):
 PE = Catalogue(
     "positional_encoding", _pe, observe=_observe_pe, cells=("a5_pe_values",),
     about={"the first position": "the first position", "the exponent": "the exponent", "the base": "the base",
+           "the angle": "the angle",
            "sin and cos": "sin and cos", "the layout": "the columns", "the dtype": "the dtype"},
     say={"sin and cos:swapped": "sin and cos are swapped: even columns 2i get sin, odd columns 2i+1 get cos",
          "the exponent:i/d_model": "the exponent is 2i/d_model where 2i is the even column index (columns 2i and "
@@ -66,6 +69,8 @@ PE = Catalogue(
                                   "halves",
          "the first position:+1": "positions count from 0: the first row is pos = 0",
          "the first position:-1": "positions count from 0: the first row is pos = 0",
+         "the angle:pos * 10000^(2i/d)": "divide pos by 10000^(2i/d_model) (each pair of columns turns more slowly "
+                                         "than the one before), do not multiply",
          "the base:1000": "the base of the frequencies is 10000: PE[pos, 2i] = sin(pos / 10000^(2i/d_model))",
          "the dtype:*": "the result must have the dtype that is passed in (dtype=torch.float32 by default): "
                         "return pe.to(dtype)"})
@@ -100,6 +105,8 @@ def _encoder(m, layer, src, src_mask=None, src_key_padding_mask=None):
     norm1, norm2 = m.swap("norm1 and norm2", layer.norm1, layer.norm2)
     if m.option("the second norm", "norm2", ("norm1 again",)) == "norm1 again":
         norm2 = norm1
+    if m.option("the first norm", "norm1", ("norm2",)) == "norm2":
+        norm1 = norm2
 
     def sa(y):
         out = _FORWARD[_NN["MultiheadAttention"]](layer.self_attn, y, y, y, attn_mask=mask, key_padding_mask=padding,
@@ -142,6 +149,7 @@ ENCODER = Catalogue(
     about={"src_mask passed on": "src_mask, passed on to self_attn as attn_mask",
            "src_key_padding_mask passed on": "src_key_padding_mask, passed on to self_attn as key_padding_mask",
            "norm1 and norm2": "norm1 and norm2", "the second norm": "the second norm",
+           "the first norm": "the first norm",
            "the feed-forward activation": "the feed-forward block linear2(dropout(relu(linear1(x))))",
            "norm_first": "the norm_first flag", "the residual around self-attention": "the residual connection "
            "around self-attention", "the residual around the feed-forward block": "the residual connection around "
@@ -152,6 +160,8 @@ ENCODER = Catalogue(
          "norm1 and norm2:swapped": "norm1 and norm2 are swapped: norm1 belongs to the attention sub-block, norm2 to "
                                     "the feed-forward one",
          "the second norm:norm1 again": "the feed-forward sub-block uses norm1 again: it has its own norm2",
+         "the first norm:norm2": "the attention sub-block uses norm2: it has its own norm1 (norm2 belongs to the "
+                                 "feed-forward sub-block)",
          "the feed-forward activation:identity": "the feed-forward block is linear2(dropout(relu(linear1(x)))): the "
                                                  "ReLU is missing",
          "the feed-forward activation:*": "the feed-forward block uses ReLU (nn.TransformerEncoderLayer's default "
@@ -215,14 +225,15 @@ def _lm(m, model, idx):
         _ref_positional_encoding(steps, d_model, x.dtype)
     x = _t.add(x, m.term("the positional encoding", pe))
     kind = m.option("the causal mask", "float, -inf above the diagonal",
-                    ("boolean, True on and below the diagonal", "float, -inf below the diagonal", "none"))
+                    ("boolean, True on and below the diagonal", "none"))
     full = _t.full((steps, steps), float("-inf"), dtype=x.dtype)
+    triangle = _t.triu if m.option("the triangle", "torch.triu", ("torch.tril",)) == "torch.triu" else _t.tril
     mask = {"boolean, True on and below the diagonal": lambda: _t.tril(_t.ones(steps, steps, dtype=_t.bool)),
-            "float, -inf below the diagonal": lambda: _t.tril(full, -1), "none": lambda: None,
-            }.get(kind, lambda: _t.triu(full, m.offset("the causal mask's diagonal", 1)))()
-    start = x
+            "none": lambda: None}.get(kind, lambda: triangle(full, m.offset("the causal mask's diagonal", 1)))()
+    start, used = x, m.option("the layers' output", "used", ("not used",)) == "used"
     for layer in model.layers:
-        x = _encoder(Sites(), layer, m.carry("the input of each layer", x, start), mask)
+        out = _encoder(Sites(), layer, m.carry("the input of each layer", x, start), mask)
+        x = out if used else x
     return _t.linear(x, model.lm_head.weight, model.lm_head.bias)  # (B, T, V)
 
 
@@ -230,7 +241,8 @@ LM = Catalogue(
     "DecoderOnlyLM.forward", _lm, cells=("a5_lm_causal", "a5_lm_values"),
     about={"the token embedding": "the token embedding", "the positional encoding": "the positional encoding",
            "the causal mask": "the causal mask", "the causal mask's diagonal": "the causal mask's diagonal",
-           "the input of each layer": "the stack of layers"},
+           "the input of each layer": "the stack of layers", "the triangle": "the causal mask",
+           "the layers' output": "the layers' output"},
     say={"the positional encoding:missing": "the positional encoding is missing: x = tok_emb(idx) + pe[:T] "
                                             "(attention alone does not know the order)",
          "the token embedding:scaled by sqrt(d_model)": "here the token embedding is not scaled: "
@@ -239,8 +251,10 @@ LM = Catalogue(
          "F.scaled_dot_product_attention's convention (True = may attend), but nn.TransformerEncoderLayer's src_mask "
          "is True where attention is *not* allowed: use a float mask with -inf above the diagonal "
          "(torch.triu(torch.full((T, T), float('-inf')), diagonal=1))",
-         "the causal mask:float, -inf below the diagonal": "the causal mask is the wrong way round: -inf goes above "
-                                                           "the diagonal (the future), not below it",
+         "the triangle:torch.tril": "the causal mask is the wrong way round: -inf goes above the diagonal (the "
+                                    "future, torch.triu), not below it",
+         "the layers' output:not used": "the logits must come from the last layer's output: x = layer(x, "
+                                        "src_mask=mask) for every layer, then lm_head(x)",
          "the causal mask:none": "no causal mask reaches the layers: pass src_mask = the causal mask (T, T) to every "
                                  "layer",
          "the causal mask's diagonal:+1": "the causal mask lets position t see position t+1: -inf above the diagonal "
@@ -261,7 +275,8 @@ def _next_token(m, logits, temperature=1.0, top_k=None):
         k = m.offset("k", min(top_k, _t.size(scaled, -1)))
         largest = m.option("the kept logits", "the k largest", ("the k smallest",)) == "the k largest"
         kth = _t.topk(scaled, k, -1, largest=largest).values[..., -1:]  # (B, 1)
-        keep = _t.ge(scaled, kth) if largest else _t.le(scaled, kth)
+        drops = m.option("the comparison with the k-th logit", "keeps it", ("drops it",)) == "drops it"
+        keep = (_t.gt if drops else _t.ge)(scaled, kth) if largest else (_t.lt if drops else _t.le)(scaled, kth)
         place = m.option("the top-k filter", "before the softmax", ("after the softmax, not renormalised",))
         if place == "before the softmax":
             scaled = m.mask("the logits outside the top k", scaled, keep)
@@ -279,6 +294,7 @@ def _ref_next_token_distribution(logits, temperature=1.0, top_k=None):
 NEXT_TOKEN = Catalogue(
     "next_token_distribution", _next_token, cells=("a5_sampling_probs",),
     about={"the temperature": "the temperature", "k": "k", "the kept logits": "top-k",
+           "the comparison with the k-th logit": "top-k",
            "the top-k filter": "the top-k filter", "the logits outside the top k": "the top-k filter",
            "the logits": "the logits"},
     say={"the temperature:inverted": "divide the logits by the temperature (T < 1 sharpens, T > 1 flattens), do not "
@@ -292,6 +308,8 @@ NEXT_TOKEN = Catalogue(
          "k:-1": "top-k keeps k tokens, not k - 1: mask only the logits below the k-th largest (logits < kth, not "
                  "<=)",
          "k:+1": "top-k keeps k tokens, not k + 1",
+         "the comparison with the k-th logit:drops it": "top-k keeps k tokens, not k - 1: the k-th largest logit "
+                                                        "stays (mask logits < kth, not <=)",
          "the kept logits:the k smallest": "top-k keeps the k *largest* logits",
          "the logits outside the top k:zero": "set the logits outside the top k to -inf before the softmax (a logit "
                                               "of 0 still gets probability)",
