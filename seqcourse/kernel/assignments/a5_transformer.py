@@ -149,7 +149,11 @@ ENCODER = Catalogue(
     about={"src_mask passed on": "src_mask, passed on to self_attn as attn_mask",
            "src_key_padding_mask passed on": "src_key_padding_mask, passed on to self_attn as key_padding_mask",
            "norm1 and norm2": "norm1 and norm2", "the second norm": "the second norm",
-           "the first norm": "the first norm",
+           "the first norm": "the first norm", "add & norm (attention)": "add & norm around self-attention",
+           "add & norm (feed-forward)": "add & norm around the feed-forward block",
+           "the feed-forward input": "the feed-forward sub-block's input",
+           "the residual (attention, pre-norm)": "the pre-norm residual around self-attention",
+           "the residual (feed-forward, pre-norm)": "the pre-norm residual around the feed-forward block",
            "the feed-forward activation": "the feed-forward block linear2(dropout(relu(linear1(x))))",
            "norm_first": "the norm_first flag", "the residual around self-attention": "the residual connection "
            "around self-attention", "the residual around the feed-forward block": "the residual connection around "
