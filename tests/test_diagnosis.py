@@ -23,7 +23,7 @@ import torch
 
 from seqcourse import selfcheck
 from seqcourse.kernel import checks, diagnose
-from seqcourse.kernel.assignments import ASSIGNMENTS, CATALOGUES
+from seqcourse.kernel.assignments import ASSIGNMENTS
 from seqcourse.kernel.catalogue import Catalogue
 from seqcourse.kernel.mutations import FAMILIES, Sites, Variant, sentence
 
@@ -123,7 +123,8 @@ def test_every_catalogue_names_graded_cells_of_its_assignment():
 
 def test_a_diagnosis_restores_the_global_random_state():
     ns = {"__name__": "__main__", "torch": torch}
-    exec("def cell(x, h, w_ih, w_hh, b_ih, b_hh):\n    return torch.sigmoid(x @ w_ih.T + b_ih + h @ w_hh.T + b_hh)\n", ns)
+    exec("def cell(x, h, w_ih, w_hh, b_ih, b_hh):\n"
+         "    return torch.sigmoid(x @ w_ih.T + b_ih + h @ w_hh.T + b_hh)\n", ns)
     ref = checks.torch_module("RNNCell", 3, 4, seed=0)
     w = checks.params(ref)
     x, h = checks.randn(2, 3, seed=1), checks.randn(2, 4, seed=2)
