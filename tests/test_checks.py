@@ -139,6 +139,35 @@ def test_tensor_subclasses_and_non_tensors_are_refused():
     assert "tuple of 2 items" in grading_error(checks.expect_close, "out", (right, right), right)
 
 
+def test_a_hint_is_advice_not_a_shape_name():
+    """expect_close's hint goes with a value mismatch; a shape mismatch names the shape alone."""
+    right = torch.ones(2, dtype=torch.float64)
+    message = grading_error(checks.expect_close, "context", torch.ones(3), right, hint="mask is True for real tokens")
+    assert message == "context should have shape = (2,), but yours has shape (3,)"
+    message = grading_error(checks.expect_close, "context", right + 1, right, hint="mask is True for real tokens")
+    assert message.endswith(". mask is True for real tokens")
+
+
+def test_expect_equal_says_where_not_what():
+    expected = torch.tensor([[3, 4, 5], [7, 8, 9]])
+    message = grading_error(checks.expect_equal, "tokens", torch.tensor([[3, 4, 5], [7, 1, 9]]), expected)
+    assert "1 of 6 entries differ" in message and "[1, 1]" in message
+    assert "7, 8, 9" not in message and "[3, 4, 5]" not in message
+
+
+def test_the_diagnosis_classes_are_read_only():
+    """A student cell cannot replace the verdict (or a reference's mutation sites) to turn a failure into a pass."""
+    from seqcourse.kernel.catalogue import Catalogue
+    from seqcourse.kernel.mutations import Sites
+
+    for cls, name in ((checks.Diagnosis, "verdict"), (checks.Diagnosis, "expect_close"), (Sites, "apply"),
+                      (Catalogue, "sentence")):
+        with pytest.raises(AttributeError):
+            setattr(cls, name, lambda *args, **kwargs: None)
+        with pytest.raises(AttributeError):
+            delattr(cls, name)
+
+
 def test_checks_module_is_read_only():
     with pytest.raises(AttributeError):
         checks.expect_close = lambda *args, **kwargs: None

@@ -102,6 +102,28 @@ def sqrt(x: float) -> float:
 _SEALED: dict[str, dict] = {}
 
 
+class Sealed(type):
+    """Metaclass of the grading helpers' classes: once :func:`seal_class` ran, a class's attributes are read-only,
+    so that a student cell cannot replace a method (``checks.Diagnosis.verdict = ...`` raises)."""
+
+    def __setattr__(cls, name: str, value: object) -> None:
+        sealed = vars(cls).get("__sealed__")
+        if sealed is not None and sealed.get(name, _MISSING) is not value:  # putting back the original is allowed
+            raise AttributeError(f"{cls.__name__} is read-only (cannot set {name!r})")
+        type.__setattr__(cls, name, value)
+
+    def __delattr__(cls, name: str) -> None:
+        if vars(cls).get("__sealed__") is not None:
+            raise AttributeError(f"{cls.__name__} is read-only (cannot delete {name!r})")
+        type.__delattr__(cls, name)
+
+
+def seal_class(cls: type) -> type:
+    """Make a class made with ``metaclass=Sealed`` read-only (a decorator: put it above ``@dataclass``)."""
+    type.__setattr__(cls, "__sealed__", dict(vars(cls)))
+    return cls
+
+
 class _ReadOnlyModule(types.ModuleType):
     """Student cells cannot rebind a sealed module's names; putting back the original object is allowed, so
     that the grader can repair a module whose ``__dict__`` was written to directly."""

@@ -17,12 +17,13 @@ from collections.abc import Callable, Mapping  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from typing import Any  # noqa: E402
 
-from ._pristine import seal  # noqa: E402
+from ._pristine import Sealed, seal, seal_class  # noqa: E402
 from .mutations import Sites, Variant, sentence  # noqa: E402
 
 
+@seal_class
 @dataclass(frozen=True)
-class Catalogue:
+class Catalogue(metaclass=Sealed):
     """The mutations of one graded function's reference, and what each one means.
 
     Args:

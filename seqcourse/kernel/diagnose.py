@@ -41,7 +41,7 @@ from typing import Any  # noqa: E402
 
 import torch  # noqa: E402
 
-from ._pristine import _NN, ATOL, RTOL, _t, seal  # noqa: E402
+from ._pristine import _NN, ATOL, RTOL, Sealed, _t, seal, seal_class  # noqa: E402
 from .catalogue import Catalogue  # noqa: E402
 from .delegation import resolve_uses, run_student, substituted, user_namespace  # noqa: E402
 from .expect import GradingError, _close, expect_equal, fail, mismatch  # noqa: E402
@@ -92,8 +92,9 @@ def _same(a: Any, b: Any, rtol: float, atol: float) -> bool:
     return type(a) is type(b) and a == b
 
 
+@seal_class
 @dataclass
-class _Run:
+class _Run(metaclass=Sealed):
     """One recorded call: the inputs as they were before the student's code ran, and what it gave."""
 
     args: tuple
@@ -107,7 +108,8 @@ class _Run:
     error: BaseException | None = None  # what the student's code raised (then a mutation must raise the same)
 
 
-class Diagnosis:
+@seal_class
+class Diagnosis(metaclass=Sealed):
     """Records the calls of one graded function and its checks; names the mutation behind a failure.
 
     Use it as a context manager (the verdict comes when the block ends) or call :meth:`verdict` yourself.

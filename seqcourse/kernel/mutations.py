@@ -57,7 +57,7 @@ from collections.abc import Callable, Sequence  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from typing import Any  # noqa: E402
 
-from ._pristine import _t, seal  # noqa: E402
+from ._pristine import Sealed, _t, seal, seal_class  # noqa: E402
 
 
 def _identity(x):
@@ -74,8 +74,9 @@ FAMILIES: dict[str, dict[str, Callable]] = {
 }
 
 
+@seal_class
 @dataclass(frozen=True)
-class Variant:
+class Variant(metaclass=Sealed):
     """One mutation: site ``site`` returns its variant ``label`` (``operator`` made it; ``original`` is what the site
     does correctly, for the sentence)."""
 
@@ -99,7 +100,8 @@ def _dim_of(label: str) -> int:
     return int(label.split(" ", 1)[1])
 
 
-class Sites:
+@seal_class
+class Sites(metaclass=Sealed):
     """The mutation sites a reference routes its steps through; ``active = (site, label)`` mutates one of them."""
 
     def __init__(self, active: tuple[str, str] | None = None):
