@@ -4,9 +4,12 @@ the grading sandbox costs per hand-in.
     .venv/bin/python benchmarks/bench_grading.py               # everything (about 6-10 minutes on 2 cores)
     .venv/bin/python benchmarks/bench_grading.py --class-size 20 --rounds 1 --skip-single   # a quick look
     .venv/bin/python benchmarks/bench_grading.py --sandbox-only                              # 3. alone
+    .venv/bin/python benchmarks/bench_grading.py --demo all --skip-class    # every demo hand-in, one at a time
 
 1. *One submission*: the demo class's ``reference`` hand-in of every assignment in ``exercises/`` is graded alone
    (``--jobs 1``), from kernel start to the grade in the gradebook. Target: <= 30 s each on a 2-core CPU.
+   ``--demo all`` grades every demo hand-in (the reference and each ``bug-*`` student, whose wrong answers make
+   the diagnosis run) and prints the mean per hand-in.
 2. *A class*: ``--class-size`` hand-ins (copies of the fixture course's quick students: honest, blank, tampered,
    stderr-writing, missing import, ...) are graded with ``--jobs 1`` and with ``--jobs 2``, ``--rounds`` times
    each, interleaved so that background load hits both alike; the best wall time of each is compared.
@@ -62,31 +65,35 @@ def warm_pool() -> None:
     run_tasks([Task("warm", {"kind": "feedback", "pages": []}, "warm-up")], 1, lambda t, r: None, progress=False)
 
 
-def single_submissions(tmp: Path, timeout: float) -> list[tuple[str, float, float, float]]:
-    """Grade the demo ``reference`` hand-in of every assignment, one at a time; return (assignment, s, score, max)."""
+def single_submissions(tmp: Path, timeout: float, students: str = "reference") -> list[tuple[str, float, float, float]]:
+    """Grade the demo hand-ins of every assignment (``students``: ``"reference"`` or ``"all"``), one at a time;
+    return (assignment/student, s, score, max)."""
     root = tmp / "single"
     shutil.copytree(EXERCISES, root / "exercises")
     (root / "course").mkdir(parents=True)
     shutil.copy(COURSE / "nbgrader_config.py", root / "course" / "nbgrader_config.py")
     course = Course.load(root / "course")
     demo_class.build(course, root / "demo")
-    demo = root / "demo" / "reference"
+    who = ["reference"] if students == "reference" else sorted(p.name for p in (root / "demo").iterdir()
+                                                                 if p.is_dir() and p.name != "blank")
     out = []
     for assignment in course.assignments():
-        if not (demo / assignment).is_dir():
-            continue
         release(course, [assignment], validate=False, out=lambda s: None)
-        handin = tmp / "handin" / "reference"
-        shutil.rmtree(handin.parent, ignore_errors=True)
-        shutil.copytree(demo / assignment, handin / assignment)
-        start = time.perf_counter()
-        report = autograde(course, handin.parent, assignments=[assignment], jobs=1, cell_timeout=timeout,
-                           progress=False, out=lambda s: None)
-        seconds = time.perf_counter() - start
-        (outcome,) = report.outcomes
-        out.append((assignment, seconds, outcome.score, outcome.max_score))
-        print(f"  {assignment:16s} {seconds:6.1f} s   score {outcome.score:g}/{outcome.max_score:g}   ({load()})",
-              flush=True)
+        for student in who:
+            demo = root / "demo" / student
+            if not (demo / assignment).is_dir():
+                continue
+            handin = tmp / "handin" / student
+            shutil.rmtree(handin.parent, ignore_errors=True)
+            shutil.copytree(demo / assignment, handin / assignment)
+            start = time.perf_counter()
+            report = autograde(course, handin.parent, assignments=[assignment], jobs=1, cell_timeout=timeout,
+                               progress=False, out=lambda s: None)
+            seconds = time.perf_counter() - start
+            (outcome,) = report.outcomes
+            out.append((f"{assignment}/{student}", seconds, outcome.score, outcome.max_score))
+            print(f"  {assignment + '/' + student:44s} {seconds:6.1f} s   score {outcome.score:g}/"
+                  f"{outcome.max_score:g}   ({load()})", flush=True)
     return out
 
 
@@ -155,6 +162,9 @@ def main() -> int:
     parser.add_argument("--skip-single", action="store_true", help="leave out the one-submission timings")
     parser.add_argument("--sandbox-size", type=int, default=14, help="hand-ins of the sandbox comparison")
     parser.add_argument("--sandbox-only", action="store_true", help="only the sandbox comparison")
+    parser.add_argument("--skip-class", action="store_true", help="leave out the class timings")
+    parser.add_argument("--demo", choices=("reference", "all"), default="reference",
+                        help="which demo hand-ins the one-submission timings grade")
     args = parser.parse_args()
     jupyter_env()
     print(f"bench_grading: {os.cpu_count()} CPUs visible, {len(os.sched_getaffinity(0))} usable; {load()}")
@@ -170,13 +180,17 @@ def main() -> int:
             sandbox_cost(tmp, args.sandbox_size, args.rounds, args.timeout)
             return 0
         if not args.skip_single:
-            print("one submission (demo reference hand-in), graded alone with --jobs 1:")
-            single = single_submissions(tmp, args.timeout)
+            print(f"one submission (demo {args.demo} hand-ins), graded alone with --jobs 1:")
+            single = single_submissions(tmp, args.timeout, args.demo)
             if single:
                 worst = max(s for _, s, _, _ in single)
-                print(f"  slowest: {worst:.1f} s (target <= 30 s): {'OK' if worst <= 30 else 'SLOWER THAN TARGET'}")
+                mean = sum(s for _, s, _, _ in single) / len(single)
+                print(f"  slowest: {worst:.1f} s (target <= 30 s): {'OK' if worst <= 30 else 'SLOWER THAN TARGET'}; "
+                      f"mean {mean:.2f} s per hand-in over {len(single)}")
             else:
                 print("  (no demo class in course/demo_submissions yet)")
+        if args.skip_class:
+            return 0
         course, handins = make_class(tmp, args.class_size)
         print(f"a class of {args.class_size} hand-ins of the fixture assignment ({len(QUICK_STUDENTS)} kinds):")
         times: dict[int, list[float]] = {1: [], 2: []}

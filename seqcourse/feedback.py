@@ -1,5 +1,8 @@
 """``seqcourse feedback``: a feedback page for every autograded hand-in, rendered in parallel and checked for leaks.
 
+MathJax for the pages' maths is copied once into ``feedback/_static/mathjax`` (hand that folder out with the pages:
+they load it by a relative path and nothing from a network).
+
 The pages themselves are made by :mod:`seqcourse.pages`; a page that would have shown a hidden-test line is
 replaced by a notice that the feedback is withheld, and the step fails with :class:`LeakError` once every page
 is written.
@@ -8,10 +11,12 @@ is written.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from pathlib import Path
 
 from .course import grading_template
+from .notebooks import install_mathjax
 from .pages import problem_page
 from .runner import Task, default_jobs, run_tasks
 from .sanitize import LeakError, hidden_lines
@@ -22,6 +27,7 @@ def feedback_jobs(course, assignments: list[str] | None = None, students: list[s
     jobs, pages, hidden_cache = [], [], {}
     if not course.autograded.is_dir():
         return jobs, pages
+    mathjax = install_mathjax(course.feedback / "_static")  # the pages' maths, from the course's own files
     with course.gradebook() as gb:
         for sdir in sorted(p for p in course.autograded.iterdir() if p.is_dir()):
             if students and sdir.name not in students:
@@ -41,7 +47,8 @@ def feedback_jobs(course, assignments: list[str] | None = None, students: list[s
                     if graded.is_file():
                         jobs.append({"student": sdir.name, "assignment": adir.name,
                                      "notebook": notebook, "autograded": str(graded), "out": str(out),
-                                     "db_url": course.db_url, "hidden": hidden_cache[key]})
+                                     "db_url": course.db_url, "hidden": hidden_cache[key],
+                                     "mathjax_url": os.path.relpath(course.feedback, out.parent) + "/" + mathjax})
                     else:
                         res = result.get("notebooks", {}).get(notebook, {})
                         max_score = sum(c.get("max_score", 0) for c in res.get("cells", {}).values())

@@ -44,11 +44,8 @@ HTML_MANAGER_VERSION = "1.0.15"
 _HTML_MANAGER_NPM = f"@jupyter-widgets/html-manager@{HTML_MANAGER_VERSION}"
 _MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"
 
-_OFFLINE_TEMPLATE = r"""{%- extends 'index.html.j2' -%}
-{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
-{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
-{%- block html_head_js_mathjax -%}
-<script type="text/x-mathjax-config">
+#: the <script> tags of a page whose MathJax is the course's own copy (see mathjax_head)
+_MATHJAX_HEAD = r"""<script type="text/x-mathjax-config">
 MathJax.Hub.Config({
     tex2jax: {inlineMath: [["$", "$"], ["\\(", "\\)"]], displayMath: [["$$", "$$"], ["\\[", "\\]"]],
               processEscapes: true, processEnvironments: true},
@@ -59,8 +56,12 @@ MathJax.Hub.Config({
     messageStyle: "none"
 });
 </script>
-<script src="{{ resources.mathjax_url }}"></script>
-{%- endblock html_head_js_mathjax -%}
+<script src="MATHJAX_URL"></script>"""
+
+_OFFLINE_TEMPLATE = r"""{%- extends 'index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block html_head_js_mathjax -%}{{ resources.mathjax_head }}{%- endblock html_head_js_mathjax -%}
 {%- block jupyter_widgets -%}
 {%- if "widgets" in nb.metadata -%}
 {%- if resources.widget_renderer_url -%}
@@ -178,6 +179,18 @@ def mathjax_dir() -> Path:
     return Path(jupyter_server_mathjax.__file__).parent / "static"
 
 
+def mathjax_head(url: str) -> str:
+    """The ``<script>`` tags that load MathJax 2.7 from ``url`` (the course's own copy, never a CDN), configured for
+    the notebooks' ``$...$`` and ``$$...$$`` maths and the STIX-Web fonts that copy ships."""
+    return _MATHJAX_HEAD.replace("MATHJAX_URL", url)
+
+
+def install_mathjax(static: Path) -> str:
+    """Copy MathJax into ``static/mathjax`` (once) and return the script's path relative to ``static``'s parent."""
+    _copy_tree_once(mathjax_dir(), Path(static) / "mathjax")
+    return f"{Path(static).name}/mathjax/MathJax.js?config={_MATHJAX_CONFIG}"
+
+
 def widget_manager_dir(fetch: bool = True, vendor: Path | None = None) -> Path | None:
     """The ``dist/`` folder of ``@jupyter-widgets/html-manager``, kept in ``vendor`` (default ``build/vendor/``).
 
@@ -229,8 +242,7 @@ def site_assets(site: Path, widget_manager: str = "auto") -> dict[str, str]:
     if widget_manager not in ("auto", "html-manager", "builtin"):
         raise ValueError(f"widget_manager must be 'auto', 'html-manager' or 'builtin', but got {widget_manager!r}")
     static = site / "_static"
-    _copy_tree_once(mathjax_dir(), static / "mathjax")
-    urls = {"mathjax_url": f"_static/mathjax/MathJax.js?config={_MATHJAX_CONFIG}", "widget_renderer_url": ""}
+    urls = {"mathjax_url": install_mathjax(static), "widget_renderer_url": ""}
     if widget_manager != "builtin":
         dist = widget_manager_dir(fetch=True)
         if dist is None and widget_manager == "html-manager":
@@ -263,7 +275,7 @@ def render_html(nb: nbformat.NotebookNode, out: Path, widget_manager: str = "aut
         mermaid_layout_elk_js_url="",
         jquery_url="",
     )
-    resources = {"builtin_widget_renderer": _BUILTIN_WIDGET_RENDERER}
+    resources = {"builtin_widget_renderer": _BUILTIN_WIDGET_RENDERER, "mathjax_head": mathjax_head(urls["mathjax_url"])}
     body, _ = exporter.from_notebook_node(nb, resources=resources)
     out.write_text(body, encoding="utf-8")
     return out

@@ -9,6 +9,10 @@ feedback page is made from the autograded notebook with
 - nbgrader's ``GetGrades`` and feedback template, so it looks like nbgrader's feedback;
 - no outputs of the student's own cells (they know what their code prints; showing it back would let code that
   ran after a test print that test's source, which IPython keeps in ``In``);
+- a failed test shows its message first (the diagnosis, where the eye lands), then the student's own frames, and
+  the message wraps instead of running off in a horizontally scrolling box;
+- MathJax from the course's own copy (``feedback/_static/mathjax``, as the lecture site has it), never from a
+  public CDN: the maths renders offline and behind a proxy, and opening a page tells no third party anything;
 
 and then *checked*: the rendered page (tags stripped, entities decoded) is searched for every hidden-test line of
 the assignment (except lines the student wrote in their own cells); a page that contains one is replaced by a
@@ -21,16 +25,30 @@ from __future__ import annotations
 
 import html
 import os
+import re
 from pathlib import Path
 
 import nbformat
 from nbconvert import HTMLExporter
 
+from .notebooks import mathjax_head
 from .outputs import normalise_test_cell
 from .paths import jupyter_env
 from .sanitize import cell_kind, find_leaks, html_text
 
-MAX_MESSAGE = 600
+MAX_MESSAGE = 1200
+
+#: what nbconvert's ``mathjax()`` macro writes (a script from cdnjs and its configuration)
+_CDN_MATHJAX = re.compile(r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->", re.S)
+_ANY_REMOTE_MATHJAX = re.compile(r"<script[^>]*src=\"https?://[^\"]*mathjax[^\"]*\"[^>]*>\s*</script>", re.I)
+#: failure messages wrap (nbconvert's classic style keeps ``white-space: pre`` and scrolls sideways)
+_FEEDBACK_CSS = """<style type="text/css">
+div.output_error pre, div.output_subarea.output_error pre {
+  white-space: pre-wrap; overflow-wrap: anywhere; word-break: normal; overflow-x: visible;
+}
+div.output_error { max-width: 100%; }
+</style>
+"""
 
 def _exporter():
     import nbgrader
@@ -45,7 +63,8 @@ def _exporter():
 
 
 def student_view(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """The autograded notebook as a student may see it: hidden tests cleared, test outputs reduced to messages."""
+    """The autograded notebook as a student may see it: hidden tests cleared, test outputs reduced to messages
+    (the message first, then the student's own frames)."""
     from nbgrader.preprocessors import ClearHiddenTests
 
     nb, _ = ClearHiddenTests(enforce_metadata=False).preprocess(nb, {})
@@ -56,7 +75,7 @@ def student_view(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             continue
         if cell_kind(cell) == "test":
             normalise_test_cell(cell, counts)
-            cell.outputs = [_shorten(o) for o in cell.outputs if o.get("output_type") == "error"]
+            cell.outputs = [_message_first(_shorten(o)) for o in cell.outputs if o.get("output_type") == "error"]
         else:
             # the student knows what their own cells print; showing it back would let code that ran after a test
             # print that test's source (IPython keeps every executed cell in ``In``) into the feedback
@@ -69,6 +88,24 @@ def _shorten(output):
     output["evalue"] = str(output.get("evalue", ""))[:MAX_MESSAGE]
     output["traceback"] = [str(t)[:4 * MAX_MESSAGE] for t in output.get("traceback", [])][:12]
     return output
+
+
+def _message_first(output):
+    """``["Traceback (your code):", frames..., "AssertionError: ..."]`` -> the message, then the frames."""
+    tb = list(output.get("traceback", []))
+    if len(tb) > 1:
+        output["traceback"] = [tb[-1], "", *tb[:-1]]
+    return output
+
+
+def offline_maths(body: str, mathjax_url: str) -> str:
+    """The page with nbconvert's MathJax (from cdnjs) replaced by the course's own copy at ``mathjax_url``, and the
+    styles that wrap failure messages."""
+    head = mathjax_head(mathjax_url)
+    body, found = _CDN_MATHJAX.subn(lambda _: head, body, count=1)
+    body = _ANY_REMOTE_MATHJAX.sub("", body)
+    extra = _FEEDBACK_CSS if found else _FEEDBACK_CSS + head
+    return body.replace("</head>", extra + "</head>", 1)
 
 
 def render_feedback(page: dict, exporter=None) -> dict:
@@ -88,6 +125,7 @@ def render_feedback(page: dict, exporter=None) -> dict:
     nb, resources = GetGrades().preprocess(nb, resources)
     nb, resources = CSSHTMLHeaderPreprocessor().preprocess(nb, resources)
     body, _ = (exporter or _exporter()).from_notebook_node(nb, resources)
+    body = offline_maths(body, page.get("mathjax_url", "_static/mathjax/MathJax.js"))
     leaks = find_leaks(html_text(body), secret) + find_leaks(body, secret)
     if leaks:
         body = withheld_page(page["student"], page["assignment"], page["notebook"])

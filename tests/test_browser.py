@@ -1,9 +1,11 @@
-"""A lecture in a real browser: JupyterLab on loopback, driven in Debian's Chromium by Playwright.
+"""A lecture and a feedback page in a real browser (Debian's Chromium, driven by Playwright), on loopback only.
 
-The test opens ``lectures/04_attention.ipynb``, runs the cell with the scaled dot-product attention demo,
-moves its temperature slider with the mouse and checks that the figure changed. The server's root is a copy
-of ``lectures/`` under build/ (and autosave is off), so the committed notebook is never written. Screenshots
-(before, after, the whole page) are kept under ``build/test-artifacts/browser/``.
+The first test opens ``lectures/04_attention.ipynb`` in JupyterLab, runs the cell with the scaled dot-product
+attention demo, moves its temperature slider with the mouse and checks that the figure changed. The server's root
+is a copy of ``lectures/`` under build/ (and autosave is off), so the committed notebook is never written. The
+second opens a student's feedback page of the fixture course (served from the course's ``feedback/`` folder) with
+every request off the loopback refused: its maths must be typeset by the course's own MathJax, and the failure
+message must come first and wrap. Screenshots are kept under ``build/test-artifacts/browser/``.
 
 Nothing is downloaded: Playwright drives the system browser ``/usr/bin/chromium`` (``apt-get install chromium``);
 without it the test is skipped.
@@ -11,6 +13,8 @@ without it the test is skipped.
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
 import os
 import secrets
@@ -18,6 +22,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -171,3 +176,60 @@ def test_lecture_widget_in_chromium(lab):
     assert shot_after != shot_before, "the plot looks the same after moving the slider"
     elapsed = time.monotonic() - start
     assert elapsed < DEADLINE_S, f"the browser test took {elapsed:.0f} s (budget {DEADLINE_S} s)"
+
+
+@pytest.fixture(scope="module")
+def feedback_server(graded_course):
+    """The fixture course's feedback folder (pages and ``_static/mathjax``) over HTTP on 127.0.0.1."""
+    handler = functools.partial(_QuietHandler, directory=str(graded_course.course.feedback))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the base class's signature
+        pass
+
+
+def test_feedback_page_renders_its_maths_offline(feedback_server):
+    base = feedback_server
+    refused: list[str] = []
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1000, "height": 900})
+
+            def route(r):  # the network is off: only this machine's loopback server answers
+                if r.request.url.startswith(base) or r.request.url.startswith(("data:", "blob:")):
+                    return r.continue_()
+                refused.append(r.request.url)
+                return r.abort()
+
+            page.route("**/*", route)
+            page.add_init_script("window.MathJax = {AuthorInit: function () {"
+                                 " MathJax.Hub.Register.StartupHook('End', function () { window.__typeset = true; });"
+                                 "}};")
+            page.goto(f"{base}/delegate-torch/fx_torch/fx_torch.html", wait_until="load")
+            page.wait_for_function("() => window.__typeset === true", timeout=45_000)
+            maths = page.locator(".MathJax, .MathJax_Display").count()
+            prose = " ".join(page.locator(".text_cell_render").all_inner_texts())
+            error = page.locator("div.output_error pre").first
+            error.scroll_into_view_if_needed()
+            sizes = error.evaluate("el => [el.scrollWidth, el.clientWidth, el.getBoundingClientRect().right,"
+                                   " document.documentElement.clientWidth]")
+            message = error.inner_text()
+            page.screenshot(path=str(ARTIFACTS / "feedback_page.png"), full_page=True)
+        finally:
+            browser.close()
+    assert not refused, f"the page asked the network for {refused}"
+    assert maths >= 3, "the inline and display maths of the markdown are typeset"
+    assert "$" not in prose and "\\frac" not in prose and "d_k" not in prose, prose
+    scroll_width, client_width, right, page_width = sizes
+    assert scroll_width <= client_width + 1 and right <= page_width, sizes  # wrapped, not scrolled or cut
+    assert message.startswith("AssertionError: ") and "earns no points" in message.splitlines()[0], message

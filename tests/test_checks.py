@@ -139,6 +139,35 @@ def test_tensor_subclasses_and_non_tensors_are_refused():
     assert "tuple of 2 items" in grading_error(checks.expect_close, "out", (right, right), right)
 
 
+def test_a_hint_is_advice_not_a_shape_name():
+    """expect_close's hint goes with a value mismatch; a shape mismatch names the shape alone."""
+    right = torch.ones(2, dtype=torch.float64)
+    message = grading_error(checks.expect_close, "context", torch.ones(3), right, hint="mask is True for real tokens")
+    assert message == "context should have shape = (2,), but yours has shape (3,)"
+    message = grading_error(checks.expect_close, "context", right + 1, right, hint="mask is True for real tokens")
+    assert message.endswith(". mask is True for real tokens")
+
+
+def test_expect_equal_says_where_not_what():
+    expected = torch.tensor([[3, 4, 5], [7, 8, 9]])
+    message = grading_error(checks.expect_equal, "tokens", torch.tensor([[3, 4, 5], [7, 1, 9]]), expected)
+    assert "1 of 6 entries differ" in message and "[1, 1]" in message
+    assert "7, 8, 9" not in message and "[3, 4, 5]" not in message
+
+
+def test_the_diagnosis_classes_are_read_only():
+    """A student cell cannot replace the verdict (or a reference's mutation sites) to turn a failure into a pass."""
+    from seqcourse.kernel.catalogue import Catalogue
+    from seqcourse.kernel.mutations import Sites
+
+    for cls, name in ((checks.Diagnosis, "verdict"), (checks.Diagnosis, "expect_close"), (Sites, "apply"),
+                      (Catalogue, "sentence")):
+        with pytest.raises(AttributeError):
+            setattr(cls, name, lambda *args, **kwargs: None)
+        with pytest.raises(AttributeError):
+            delattr(cls, name)
+
+
 def test_checks_module_is_read_only():
     with pytest.raises(AttributeError):
         checks.expect_close = lambda *args, **kwargs: None
@@ -296,25 +325,71 @@ def test_suspicious_lines():
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Curated messages name the right mistake
+# The diagnosis engine names the right mistake (the catalogues' self-test is tests/test_diagnosis.py)
 # ---------------------------------------------------------------------------------------------------------
-def first_message(mine, expected, diagnoses) -> str:
-    return grading_error(checks.expect_close, "out", mine, expected, diagnoses=diagnoses)
+def diagnosed(name: str, fn, cases, what="out", **run) -> str:
+    """The message when ``fn`` (a student's function) is checked on ``cases`` = [(args, expected)]."""
+    def check():
+        with checks.diagnosis(name) as d:
+            for args, expected in cases:
+                d.expect_close(what, d.run(fn, *args, **run), expected)
+
+    return grading_error(check)
+
+
+def rnn_cell_cases():
+    cases = []
+    for seed, (n, h_in, hidden) in enumerate([(5, 3, 4), (2, 4, 4)]):
+        ref = checks.torch_module("RNNCell", h_in, hidden, seed=seed)
+        w = checks.params(ref)
+        x, h = checks.randn(n, h_in, seed=1 + seed), checks.randn(n, hidden, seed=2 + seed)
+        cases.append(((x, h, w["weight_ih"], w["weight_hh"], w["bias_ih"], w["bias_hh"]), checks.call(ref, x, h)))
+    return cases
 
 
 def test_rnn_cell_mistakes_are_named():
-    ref = checks.torch_module("RNNCell", 3, 4, seed=0)
-    w = checks.params(ref)
-    x, h = checks.randn(5, 3, seed=1), checks.randn(5, 4, seed=2)
-    args = (x, h, w["weight_ih"], w["weight_hh"], w["bias_ih"], w["bias_hh"])
-    expected, mistakes = checks.call(ref, x, h), checks.rnn_cell_mistakes(*args)
-    transposed = torch.tanh(x @ w["weight_ih"].T + w["bias_ih"] + h @ w["weight_hh"] + w["bias_hh"])
-    assert "W_hh is transposed" in first_message(transposed, expected, mistakes)
-    no_bhh = torch.tanh(x @ w["weight_ih"].T + w["bias_ih"] + h @ w["weight_hh"].T)
-    assert "forgot the bias b_hh" in first_message(no_bhh, expected, mistakes)
-    other = expected + 1e-3
-    message = first_message(other, expected, mistakes)
+    ns = notebook("def transposed(x, h, w_ih, w_hh, b_ih, b_hh):\n"
+                  "    return torch.tanh(x @ w_ih.T + b_ih + h @ w_hh + b_hh)\n"
+                  "def no_bhh(x, h, w_ih, w_hh, b_ih, b_hh):\n"
+                  "    return torch.tanh(x @ w_ih.T + b_ih + h @ w_hh.T)\n"
+                  "def slightly_off(x, h, w_ih, w_hh, b_ih, b_hh):\n"
+                  "    return torch.tanh(x @ w_ih.T + b_ih + h @ w_hh.T + b_hh) + 1e-3\n")
+    cases = rnn_cell_cases()
+    assert "W_hh is transposed" in diagnosed("rnn_cell", ns["transposed"], cases, task="rnn")
+    assert "forgot the bias b_hh" in diagnosed("rnn_cell", ns["no_bhh"], cases, task="rnn")
+    message = diagnosed("rnn_cell", ns["slightly_off"], cases, task="rnn")
     assert "largest difference is 0.001" in message and "tolerance" in message
+
+
+def test_a_mutation_must_reproduce_every_tested_input():
+    """A mistake that agrees with a mutation on one input but not on another is not named after it."""
+    ns = notebook("def sometimes(x, h, w_ih, w_hh, b_ih, b_hh):\n"
+                  "    w = w_hh if x.shape[0] == 5 else w_hh.T\n"
+                  "    return torch.tanh(x @ w_ih.T + b_ih + h @ w + b_hh)\n")
+    cases = rnn_cell_cases()
+    assert "W_hh is transposed" in diagnosed("rnn_cell", ns["sometimes"], cases[:1], task="rnn")
+    message = diagnosed("rnn_cell", ns["sometimes"], cases, task="rnn")
+    assert "transposed" not in message and "does not match the reference" in message
+
+
+def test_an_error_is_explained_by_the_mutation_that_raises_it():
+    ns = notebook("def cell(x, h, w_ih, w_hh, b_ih, b_hh):\n"
+                  "    return torch.tanh(x @ w_ih + b_ih + h @ w_hh.T + b_hh)\n")
+    message = diagnosed("rnn_cell", ns["cell"], rnn_cell_cases(), task="rnn")
+    assert "raised RuntimeError" in message and "Likely cause: W_ih is transposed" in message
+
+
+def test_hidden_inputs_stay_hidden():
+    """A diagnosis says what is wrong, never the values of the hidden inputs or of the reference."""
+    ns = notebook("def cell(x, h, w_ih, w_hh, b_ih, b_hh):\n"
+                  "    return torch.sigmoid(x @ w_ih.T + b_ih + h @ w_hh.T + b_hh)\n")
+    cases = rnn_cell_cases()
+    message = diagnosed("rnn_cell", ns["cell"], cases, task="rnn")
+    assert "sigmoid" in message
+    for args, expected in cases:
+        for value in (*args, expected):
+            for number in value.flatten()[:5].tolist():
+                assert f"{number:.3g}" not in message and f"{number:.4f}" not in message
 
 
 @pytest.mark.parametrize("order", ["ifog", "figo", "igfo", "oifg"])
@@ -322,56 +397,79 @@ def test_lstm_gate_order_is_named(order):
     ref = checks.torch_module("LSTMCell", 3, 4, seed=0)
     w = checks.params(ref)
     x, h, c = checks.randn(2, 3, seed=1), checks.randn(2, 4, seed=2), checks.randn(2, 4, seed=3)
-    gates = x @ w["weight_ih"].T + w["bias_ih"] + h @ w["weight_hh"].T + w["bias_hh"]
-    parts = dict(zip(order, gates.chunk(4, -1), strict=True))  # the student reads the rows in this order
-    c_t = torch.sigmoid(parts["f"]) * c + torch.sigmoid(parts["i"]) * torch.tanh(parts["g"])
-    h_t = torch.sigmoid(parts["o"]) * torch.tanh(c_t)
-    message = grading_error(checks.expect_close, ("h_t", "c_t"), (h_t, c_t), checks.call(ref, x, (h, c)),
-                            diagnoses=checks.lstm_cell_mistakes(x, (h, c), *w.values()))
+    ns = notebook(f"def lstm_cell(x, state, w_ih, w_hh, b_ih, b_hh):\n"
+                  f"    h, c = state\n"
+                  f"    gates = x @ w_ih.T + b_ih + h @ w_hh.T + b_hh\n"
+                  f"    parts = dict(zip({order!r}, gates.chunk(4, -1)))\n"
+                  f"    c_t = torch.sigmoid(parts['f']) * c + torch.sigmoid(parts['i']) * torch.tanh(parts['g'])\n"
+                  f"    return torch.sigmoid(parts['o']) * torch.tanh(c_t), c_t\n")
+    message = diagnosed("lstm_cell", ns["lstm_cell"], [((x, (h, c), *w.values()), checks.call(ref, x, (h, c)))],
+                        what=("h_t", "c_t"), task="lstm")
     assert "gate order" in message and "i, f, g, o" in message and ", ".join(order) in message
 
 
 def test_attention_mistakes_are_named():
     q, k, v = checks.randn(2, 4, 6, seed=1), checks.randn(2, 5, 6, seed=2), checks.randn(2, 5, 3, seed=3)
-    weights = torch.softmax(q @ k.transpose(-2, -1), -1)
+    ns = notebook("def unscaled(q, k, v, attn_mask=None, is_causal=False):\n"
+                  "    weights = torch.softmax(q @ k.transpose(-2, -1), -1)\n"
+                  "    return weights @ v, weights\n"
+                  "def after(q, k, v, attn_mask=None, is_causal=False):\n"
+                  "    weights = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), -1)\n"
+                  "    if attn_mask is not None:\n"
+                  "        weights = weights * attn_mask\n"
+                  "    return weights @ v, weights\n"
+                  "def multiplied(q, k, v, attn_mask=None, is_causal=False):\n"
+                  "    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])\n"
+                  "    weights = torch.softmax(scores * attn_mask if attn_mask is not None else scores, -1)\n"
+                  "    return weights @ v, weights\n")
     expected = checks.reference("scaled_dot_product_attention")(q, k, v)
-    message = grading_error(checks.expect_close, ("output", "weights"), (weights @ v, weights), expected,
-                            diagnoses=checks.sdpa_mistakes(q, k, v))
-    assert "scale the scores by 1/sqrt(d_k)" in message
+    assert "scale the scores by 1/sqrt(d_k)" in diagnosed(
+        "scaled_dot_product_attention", ns["unscaled"], [((q, k, v), expected)], what=("output", "weights"))
     mask = checks.randn(4, 5, seed=4) > 0
     mask[:, 0] = True
-    own = checks.reference("scaled_dot_product_attention")(q, k, v)[1]
-    after = own * mask
-    message = grading_error(checks.expect_close, ("output", "weights"), (after @ v, after),
-                            checks.masked_from_own(own, v, attn_mask=mask),
-                            diagnoses=checks.mask_mistakes(own, v, attn_mask=mask))
-    assert "the mask must be applied before the softmax" in message
-    inverted = checks.masked_from_own(own, v, attn_mask=~mask | ~mask.any(-1, keepdim=True))
-    if bool((~mask).any(-1).all()):
-        message = grading_error(checks.expect_close, ("output", "weights"), inverted,
-                                checks.masked_from_own(own, v, attn_mask=mask),
-                                diagnoses=checks.mask_mistakes(own, v, attn_mask=mask))
-        assert "inverted" in message
+    sdpa = checks.reference("scaled_dot_product_attention")
+
+    def masked(fn, attn_mask):
+        def check():
+            with checks.diagnosis("scaled_dot_product_attention") as d:
+                d.expect_close(("output", "weights"), d.run(fn, q, k, v, attn_mask=attn_mask),
+                               sdpa(q, k, v, attn_mask=attn_mask))
+        return grading_error(check)
+
+    assert "the mask must be applied before the softmax" in masked(ns["after"], mask)
+    message = masked(ns["multiplied"], checks.randn(4, 5, seed=5))
+    assert "a float mask is added to the scores (before the softmax), not multiplied" in message
 
 
 def test_clip_mistakes_are_named():
+    ns = notebook("def clip_grad_norm_(parameters, max_norm, norm_type=2.0):\n"
+                  "    grads = [p.grad for p in parameters]\n"
+                  "    total = torch.linalg.vector_norm(torch.stack([g.norm(norm_type) for g in grads]), norm_type)\n"
+                  "    for g in grads:\n"
+                  "        g.mul_(max_norm / (total + 1e-6))\n"
+                  "    return total\n")
     grads = [checks.randn(3, 4, seed=1), checks.randn(5, seed=2)]
-    total, clipped = checks.clip_reference(grads, 100.0)
-    scaled_up = [g * (100.0 / (float(total) + 1e-6)) for g in grads]
-    message = grading_error(checks.expect_close, "grads", checks.flat("g", scaled_up), checks.flat("g", clipped),
-                            diagnoses={m: checks.flat("g", w)
-                                       for m, w in checks.clip_scaling_mistakes(grads, 100.0).items()})
-    assert "capped at 1" in message
+    _, clipped = checks.clip_reference(grads, 100.0)
+
+    def check():
+        with checks.diagnosis("clip_grad_norm_") as d:
+            _, mine = d.run(ns["clip_grad_norm_"], grads, 100.0, task="clip", compare=lambda out: out[1])
+            d.expect_close("grads", checks.flat("g", mine), checks.flat("g", clipped))
+
+    assert "capped at 1" in grading_error(check)
 
 
 def test_bptt_mistakes_are_named():
-    args, expected, mistakes = checks.bptt_case(5)
-    x, hs, w_hh, grad_hs = args
-    wrong = list(expected)
-    wrong[4] = mistakes["dL/dh0 is delta_1 @ W_hh: h0 enters the first step through W_hh"][4]
-    message = grading_error(checks.expect_close, "grad_h0", wrong[4], expected[4],
-                            diagnoses={m: w[4] for m, w in mistakes.items()})
-    assert "h0 enters the first step through W_hh" in message
+    catalogue = checks.CATALOGUES["rnn_bptt"]
+    variant = next(v for v in catalogue.variants(*checks.bptt_case(5)[0]) if v.key == "dL/dh0:delta_1")
+    args, expected = checks.bptt_case(5)
+
+    def check():
+        with checks.diagnosis("rnn_bptt") as d:
+            grads = d.run(catalogue.handin(variant), *args, compare=lambda grads: grads[4])
+            d.expect_close("grad_h0", grads[4], expected[4])
+
+    assert "h0 enters the first step through W_hh" in grading_error(check)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -403,11 +501,8 @@ def test_recurrent_references_match_torch(steps, batch, h_in, hidden, seed):
 
 @pytest.mark.parametrize("truncate", [None, 1, 2, 3, 10])
 def test_written_out_bptt_matches_autograd(truncate):
-    args, expected, _ = checks.bptt_case(11, steps=7, truncate=truncate)
-    x, hs, w_hh, grad_hs = args
-    from seqcourse.kernel.assignments.a2_bptt import _manual_bptt
-
-    torch.testing.assert_close(_manual_bptt(x, hs, w_hh, grad_hs, truncate), expected)
+    args, expected = checks.bptt_case(11, steps=7, truncate=truncate)
+    torch.testing.assert_close(checks.CATALOGUES["rnn_bptt"].correct(*args, truncate), expected)
 
 
 def test_attention_references_match_torch():
@@ -425,10 +520,16 @@ def test_attention_references_match_torch():
     w = checks.params(mha)
     query, key = checks.randn(4, 3, 8, seed=6), checks.randn(5, 3, 8, seed=7)
     args = (query, key, key, 2, w["in_proj_weight"], w["in_proj_bias"], w["out_proj.weight"], w["out_proj.bias"])
-    mistakes = checks.mha_mistakes(*args)
+    catalogue = checks.CATALOGUES["multi_head_attention"]
     expected = checks.call(mha, query, key, key)
-    for message, (out, weights) in mistakes.items():  # every known mistake really differs from nn.MultiheadAttention
-        assert not (torch.allclose(out, expected[0]) and torch.allclose(weights, expected[1])), message
+    torch.testing.assert_close(catalogue.correct(*args), expected)
+    for variant in catalogue.variants(*args):  # every mutation that runs really differs from nn.MultiheadAttention
+        try:
+            out, weights = catalogue.mutant(variant)(*args)
+        except RuntimeError:
+            continue
+        same = all(a.shape == b.shape and torch.allclose(a, b) for a, b in zip((out, weights), expected, strict=True))
+        assert not same, variant.key
 
 
 @pytest.mark.parametrize("norm_first", [False, True])
@@ -439,10 +540,12 @@ def test_encoder_reference_matches_torch(norm_first):
     padding = torch.tensor([[False] * 5, [False] * 3 + [True] * 2, [False] * 4 + [True]])
     expected = checks.call(checks.reference_encoder_layer(layer), x, src_key_padding_mask=padding)
     torch.testing.assert_close(layer(x, src_key_padding_mask=padding)[~padding], expected[~padding])
-    for message, wrong in checks.encoder_layer_mistakes(layer, x).items():
-        if "norm_first" in message and ("norm_first=True" in message) != norm_first:
-            continue  # describes the other block's formula
-        assert not torch.allclose(wrong, layer(x)), message
+    checks.randomise(layer, seed=3)  # with torch's initialisation norm1 and norm2 are alike
+    catalogue = checks.CATALOGUES["EncoderLayer.forward"]
+    for variant in catalogue.variants(x, module=layer):  # every mutation really changes the block's output
+        if variant.key == f"norm_first:{'pre' if norm_first else 'post'}-norm whatever the flag":
+            continue  # this block's own formula
+        assert not torch.allclose(catalogue.mutant(variant, layer)(x), layer(x)), variant.key
 
 
 def test_positional_encoding_and_sampling_references():

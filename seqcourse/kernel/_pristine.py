@@ -29,6 +29,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from torch.optim.optimizer import register_optimizer_step_pre_hook  # noqa: E402
 
 RTOL = 1e-5
 ATOL = 1e-6
@@ -42,12 +43,21 @@ _t = types.SimpleNamespace(
     matmul=torch.matmul, tanh=torch.tanh, sigmoid=torch.sigmoid, relu=torch.relu, exp=torch.exp, sin=torch.sin,
     cos=torch.cos, softmax=torch.softmax, tril=torch.tril, triu=torch.triu, topk=torch.topk,
     masked_fill=torch.masked_fill, transpose=torch.transpose, reshape=torch.reshape, unsqueeze=torch.unsqueeze,
-    squeeze=torch.squeeze, remainder=torch.remainder, eq=torch.eq, permute=torch.permute, le=torch.le,
+    squeeze=torch.squeeze, remainder=torch.remainder, eq=torch.eq, ne=torch.ne, numel=torch.numel,
+    permute=torch.permute, le=torch.le, ge=torch.ge, lt=torch.lt, gt=torch.gt, float32=torch.float32,
     flip=torch.flip, chunk=torch.chunk, pow=torch.pow, linalg_vector_norm=torch.linalg.vector_norm,
     no_grad=torch.no_grad, enable_grad=torch.enable_grad, manual_seed=torch.manual_seed,
     autograd_grad=torch.autograd.grad, vf_rnn_tanh=torch._VF.rnn_tanh, lstm_cell=torch.lstm_cell,
     vf_lstm=torch._VF.lstm, linear=F.linear, embedding=F.embedding, layer_norm=F.layer_norm,
     set_num_threads=torch.set_num_threads,
+    # used by the references of the diagnosis catalogues (seqcourse.kernel.mutations, assignments.*)
+    gelu=F.gelu, log_softmax=torch.log_softmax, mean=torch.mean, amax=torch.amax, clamp=torch.clamp,
+    neg=torch.neg, sqrt=torch.sqrt, multinomial=torch.multinomial, cross_entropy=F.cross_entropy,
+    nll_loss=F.nll_loss, get_rng_state=torch.get_rng_state, set_rng_state=torch.set_rng_state,
+    full_like=torch.full_like, logical_not=torch.logical_not, logical_and=torch.logical_and, randperm=torch.randperm,
+    erf=torch.erf,
+    Adam=torch.optim.Adam, SGD=torch.optim.SGD, tensor=torch.tensor, any=torch.any,
+    step_pre_hook=register_optimizer_step_pre_hook,
     # Tensor methods, called as functions so that patching torch.Tensor cannot reach them
     detach=torch.Tensor.detach, to=torch.Tensor.to, clone=torch.Tensor.clone, size=torch.Tensor.size,
     dim=torch.Tensor.dim, item=torch.Tensor.item, tolist=torch.Tensor.tolist,
@@ -90,6 +100,28 @@ def sqrt(x: float) -> float:
 
 
 _SEALED: dict[str, dict] = {}
+
+
+class Sealed(type):
+    """Metaclass of the grading helpers' classes: once :func:`seal_class` ran, a class's attributes are read-only,
+    so that a student cell cannot replace a method (``checks.Diagnosis.verdict = ...`` raises)."""
+
+    def __setattr__(cls, name: str, value: object) -> None:
+        sealed = vars(cls).get("__sealed__")
+        if sealed is not None and sealed.get(name, _MISSING) is not value:  # putting back the original is allowed
+            raise AttributeError(f"{cls.__name__} is read-only (cannot set {name!r})")
+        type.__setattr__(cls, name, value)
+
+    def __delattr__(cls, name: str) -> None:
+        if vars(cls).get("__sealed__") is not None:
+            raise AttributeError(f"{cls.__name__} is read-only (cannot delete {name!r})")
+        type.__delattr__(cls, name)
+
+
+def seal_class(cls: type) -> type:
+    """Make a class made with ``metaclass=Sealed`` read-only (a decorator: put it above ``@dataclass``)."""
+    type.__setattr__(cls, "__sealed__", dict(vars(cls)))
+    return cls
 
 
 class _ReadOnlyModule(types.ModuleType):

@@ -27,31 +27,37 @@ Test-cell API
     a :class:`GradingError` with a curated message.
 ``expect(condition, message)``, ``fail(message)``
 ``expect_tensor(what, value)`` -> detached float64 copy; ``expect_shape(what, actual, shape, hint="")``
-``expect_close(what, actual, expected, *, rtol=RTOL, atol=ATOL, diagnoses=None, hint="")``
-    ``what``/``actual``/``expected`` may be tuples of several outputs. ``diagnoses`` maps a curated message to
-    what a known mistake returns (from the ``*_mistakes`` functions); when the student's output matches one, that
-    message is the feedback; otherwise a generic one with the largest error, where, and the tolerance.
-``expect_equal(what, actual, expected)`` (integer tensors), ``accuracy(what, logits_batches, label_batches)``
+``expect_close(what, actual, expected, *, rtol=RTOL, atol=ATOL, hint="")``
+    ``what``/``actual``/``expected`` may be tuples of several outputs. On a mismatch the feedback gives the largest
+    error, where, the tolerance and ``hint``.
+``diagnosis(name)`` -> a :class:`Diagnosis` of the graded function ``name`` (``"rnn_cell"``, ``"EncoderLayer.forward"``
+    ...), used as ``with checks.diagnosis("rnn_cell") as d:``: ``d.run(fn, *args, task=..., uses=..., **kwargs)``
+    calls the student's code like ``run_student`` and records the call; ``d.expect_close(...)`` and
+    ``d.expect(condition, message)`` check, with the verdict at the end of the block. When a check failed, the
+    function's catalogue of mutations (``CATALOGUES``, one per graded function, generated from its reference by the
+    operators of :mod:`seqcourse.kernel.mutations`) is run on the inputs of every recorded call, and the mutations
+    that reproduce the student's results on all of them are the feedback, in the lecture's words; otherwise the
+    first failed check's message is. A student error is explained the same way (``Likely cause: ...``).
+``expect_equal(what, actual, expected)`` (integer tensors), ``expect_dtype(what, actual, dtype)``,
+``accuracy(what, logits_batches, label_batches)``
 ``unpack(what, value, ("output", ("h_n", "c_n")))`` -> leaves, checking the returned structure;
 ``flat(what, tensors)`` -> one float64 vector
 ``expect_gradients_flow(what, fn, inputs, names, task=None, uses=())``
     Backpropagates through the student's ``fn`` and compares each named input's gradient with finite differences
     of the same ``fn`` (float64): grades "gradients flow" apart from "values are right".
+``expect_training(d, name, run, steps=, lr=)``: the behaviour every training loop must show (Adam over the model's
+    parameters with the given learning rate, the number of updates, a backward pass and fresh gradients before every
+    ``optimizer.step()``), for a ``run`` observed by a training catalogue (:mod:`seqcourse.kernel.training`).
 ``randn(*shape, seed, scale=1.0)``, ``randint(high, shape, seed, low=0)``: inputs from a private generator, so
     grading never depends on the global random stream.
 ``torch_module(name, *args, seed, **kwargs)``, ``call(module, *args)``, ``params(module)``,
-``copy_weights(module, {name: tensor})``: torch.nn references (float64, reproducible weights) built from classes
-    captured at import and run through their captured ``forward``; copying weights into a student's module.
+``copy_weights(module, {name: tensor})``, ``randomise(module, seed)``: torch.nn references (float64, reproducible
+    weights) built from classes captured at import and run through their captured ``forward``; copying weights
+    into a student's module, or drawing all of them (LayerNorms included) so that no two are alike.
 ``reference(name)`` / ``REFERENCES``: correct versions of the exercises' helpers (for ``uses=``).
-Per-exercise references and known mistakes (each ``*_mistakes`` returns ``{message: wrong_output}``), one
-module per assignment in :mod:`seqcourse.kernel.assignments`:
-    A1 ``rnn_cell_mistakes``, ``rnn_layer_mistakes``, ``classifier_mistakes``;
-    A2 ``bptt_case``, ``bptt_reference``, ``bptt_mistakes``, ``with_grads``, ``clip_reference``,
-    ``clip_norm_mistakes``, ``clip_scaling_mistakes``, ``grad_norms_reference``, ``grad_norms_mistakes``;
-    A3 ``lstm_cell_mistakes``, ``lstm_layer_mistakes``;
-    A4 ``sdpa_mistakes``, ``masked_from_own``, ``mask_mistakes``, ``mha_mistakes``, ``additive_mistakes``;
-    A5 ``positional_encoding_mistakes``, ``reference_encoder_layer``, ``encoder_layer_mistakes``,
-    ``reference_lm_logits``, ``lm_mistakes``, ``next_token_mistakes``, ``fake_lm``.
+Per-exercise references, one module per assignment in :mod:`seqcourse.kernel.assignments` (with its catalogues):
+    A2 ``bptt_case``, ``bptt_reference``, ``with_grads``, ``clip_reference``, ``grad_norms_reference``;
+    A4 ``masked_from_own``; A5 ``reference_encoder_layer``, ``reference_lm_logits``, ``fake_lm``.
 Self-consistency: some edge cases are graded against the student's *own* function (masking against their own
 unmasked weights, padding against the unpadded sequence, one sample against a batch of one), so that they grade
 the edge case alone.
@@ -64,36 +70,18 @@ that touch the grading machinery, for the pipeline to flag for a human.
 from __future__ import annotations
 
 from ._pristine import ATOL, RTOL, seal
-from .assignments import REFERENCES, reference
-from .assignments.a1_rnn import classifier_mistakes, rnn_cell_mistakes, rnn_layer_mistakes
-from .assignments.a2_bptt import (
-    bptt_case,
-    bptt_mistakes,
-    bptt_reference,
-    clip_norm_mistakes,
-    clip_reference,
-    clip_scaling_mistakes,
-    grad_norms_mistakes,
-    grad_norms_reference,
-    with_grads,
-)
-from .assignments.a3_lstm import lstm_cell_mistakes, lstm_layer_mistakes
-from .assignments.a4_attention import additive_mistakes, mask_mistakes, masked_from_own, mha_mistakes, sdpa_mistakes
-from .assignments.a5_transformer import (
-    encoder_layer_mistakes,
-    fake_lm,
-    lm_mistakes,
-    next_token_mistakes,
-    positional_encoding_mistakes,
-    reference_encoder_layer,
-    reference_lm_logits,
-)
+from .assignments import CATALOGUES, REFERENCES, reference
+from .assignments.a2_bptt import bptt_case, bptt_reference, clip_reference, grad_norms_reference, with_grads
+from .assignments.a4_attention import masked_from_own
+from .assignments.a5_transformer import fake_lm, reference_encoder_layer, reference_lm_logits
 from .delegation import TASKS, run_student
+from .diagnose import Diagnosis, diagnosis
 from .expect import (
     GradingError,
     accuracy,
     expect,
     expect_close,
+    expect_dtype,
     expect_equal,
     expect_shape,
     expect_tensor,
@@ -102,18 +90,17 @@ from .expect import (
     unpack,
 )
 from .gradients import expect_gradients_flow
-from .inputs import call, copy_weights, params, randint, randn, torch_module
+from .inputs import call, copy_weights, params, randint, randn, randomise, torch_module
 from .notebook import setup_notebook, suspicious_lines
+from .training import expect_training
 
 __all__ = [
-    "ATOL", "GradingError", "REFERENCES", "RTOL", "TASKS", "accuracy", "additive_mistakes", "bptt_case",
-    "bptt_mistakes", "bptt_reference", "call", "classifier_mistakes", "clip_norm_mistakes", "clip_reference",
-    "clip_scaling_mistakes", "copy_weights", "encoder_layer_mistakes", "expect", "expect_close", "expect_equal",
-    "expect_gradients_flow", "expect_shape", "expect_tensor", "fail", "fake_lm", "flat", "grad_norms_mistakes",
-    "grad_norms_reference", "lm_mistakes", "lstm_cell_mistakes", "lstm_layer_mistakes", "mask_mistakes",
-    "masked_from_own", "mha_mistakes", "next_token_mistakes", "params", "positional_encoding_mistakes", "randint",
-    "randn", "reference", "reference_encoder_layer", "reference_lm_logits", "rnn_cell_mistakes", "rnn_layer_mistakes",
-    "run_student", "sdpa_mistakes", "setup_notebook", "suspicious_lines", "torch_module", "unpack", "with_grads",
+    "ATOL", "CATALOGUES", "Diagnosis", "GradingError", "REFERENCES", "RTOL", "TASKS", "accuracy", "bptt_case",
+    "bptt_reference", "call", "clip_reference", "copy_weights", "diagnosis", "expect", "expect_close", "expect_dtype",
+    "expect_equal", "expect_gradients_flow", "expect_shape", "expect_tensor", "expect_training", "fail", "fake_lm",
+    "flat", "grad_norms_reference", "masked_from_own", "params", "randint", "randn", "randomise", "reference",
+    "reference_encoder_layer", "reference_lm_logits", "run_student", "setup_notebook", "suspicious_lines",
+    "torch_module", "unpack", "with_grads",
 ]
 
 seal(__name__)

@@ -28,7 +28,7 @@ from .assignments import reference  # noqa: E402
 from .expect import GradingError, _no_tampering, fail  # noqa: E402
 
 
-def _user_namespace() -> dict[str, Any]:
+def user_namespace() -> dict[str, Any]:
     """The globals of the first caller outside the grading helpers: the notebook's namespace."""
     frame = sys._getframe(1)
     while frame is not None and str(frame.f_globals.get("__name__", "")).startswith("seqcourse.kernel"):
@@ -276,8 +276,14 @@ def _label_for_name(name: str, guard: Guard) -> str:
     return {"autograd": "torch.autograd", "backward": "Tensor.backward", "_VF": "torch._VF"}.get(name, name)
 
 
+def resolve_uses(uses: Iterable[str] | dict[str, Any]) -> dict[str, Any]:
+    """``uses=`` as ``{name: correct helper}`` (names are looked up in ``REFERENCES``)."""
+    return dict(uses) if isinstance(uses, dict) else {u: reference(u) for u in uses}
+
+
 @contextmanager
-def _substituted(namespace: dict[str, Any], uses: dict[str, Any]):
+def substituted(namespace: dict[str, Any], uses: dict[str, Any]):
+    """The notebook helpers ``uses`` swapped into ``namespace`` for the duration (always put back)."""
     saved = {name: namespace.get(name, _MISSING) for name in uses}
     try:
         namespace.update(uses)
@@ -333,8 +339,8 @@ def run_student(fn: Callable, *args: Any, task: str | None = None, uses: Iterabl
     if fn is None or not callable(fn):
         fail(f"`{name}` is not defined as a function or class: run the cell that defines it")
     _no_tampering()
-    namespace = _user_namespace()
-    uses = dict(uses) if isinstance(uses, dict) else {u: reference(u) for u in uses}
+    namespace = user_namespace()
+    uses = resolve_uses(uses)
     guard = TASKS[task] if task else None
     if guard is not None:
         used = _static_delegation(fn, guard, set(uses))
@@ -343,7 +349,7 @@ def run_student(fn: Callable, *args: Any, task: str | None = None, uses: Iterabl
                  f"This part earns no points.")
     hits: list[str] = []
     try:
-        with _substituted(namespace, uses), _tripwires(guard, hits), _time_limit(time_limit, name):
+        with substituted(namespace, uses), _tripwires(guard, hits), _time_limit(time_limit, name):
             result = fn(*args, **kwargs)
     except GradingError:
         raise
@@ -358,7 +364,7 @@ def run_student(fn: Callable, *args: Any, task: str | None = None, uses: Iterabl
         fail(f"{name} is not implemented yet: `{where}` still raises NotImplementedError")
     except Exception as exc:
         extra = f" {hint}" if hint else ""
-        fail(f"{name} raised {type(exc).__name__}: {exc}.{extra}", _student_frames(exc))
+        fail(f"{name} raised {type(exc).__name__}: {exc}.{extra}", _student_frames(exc), exc)
     if hits:
         assert guard is not None
         fail(f"{name} is implemented by calling {hits[0]}; the exercise is to {guard.exercise}. "
@@ -366,7 +372,7 @@ def run_student(fn: Callable, *args: Any, task: str | None = None, uses: Iterabl
     return result
 
 
-__all__ = ["TASKS", "Guard", "run_student"]
+__all__ = ["TASKS", "Guard", "resolve_uses", "run_student", "substituted", "user_namespace"]
 
 
 seal(__name__)

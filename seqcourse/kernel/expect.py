@@ -1,4 +1,4 @@
-"""Comparisons whose failure message is the feedback: shapes, values within a tolerance, diagnoses.
+"""Comparisons whose failure message is the feedback: types, shapes, dtypes, values within a tolerance.
 
 A failed check raises :class:`GradingError` (an ``AssertionError``). In a notebook it displays as one line,
 ``AssertionError: <curated message>``, plus the student's own frames when their code raised: the hidden test
@@ -24,9 +24,10 @@ from ._pristine import shape_str as _shape_str  # noqa: E402
 class GradingError(AssertionError):
     """A failed check. In a notebook it shows its message and the student's own frames, never the test code."""
 
-    def __init__(self, message: str, student_frames: Sequence[str] = ()):
+    def __init__(self, message: str, student_frames: Sequence[str] = (), exception: BaseException | None = None):
         super().__init__(message)
         self.student_frames = list(student_frames)
+        self.exception = exception  # what the student's code raised, when that is the failure
 
     def _render_traceback_(self) -> list[str]:  # IPython uses this instead of the full traceback
         lines = []
@@ -35,9 +36,9 @@ class GradingError(AssertionError):
         return [*lines, f"AssertionError: {self.args[0]}"]
 
 
-def fail(message: str, student_frames: Sequence[str] = ()) -> NoReturn:
+def fail(message: str, student_frames: Sequence[str] = (), exception: BaseException | None = None) -> NoReturn:
     """Fail the cell with ``message`` (the only thing the student sees)."""
-    raise GradingError(message, student_frames)
+    raise GradingError(message, student_frames, exception)
 
 
 def expect(condition: bool, message: str) -> None:
@@ -94,50 +95,59 @@ def _close(actual: torch.Tensor, expected: torch.Tensor, rtol: float, atol: floa
         return bool(_t.item(_t.all(_t.le(_t.abs(_t.sub(a, e)), bound))))
 
 
-def _matches(mine: torch.Tensor, wrong: object, rtol: float, atol: float) -> bool:
-    return (isinstance(wrong, _t.Tensor) and tuple(_t.size(wrong)) == tuple(_t.size(mine))
-            and _close(mine, _t.to(_t.detach(wrong), dtype=_t.float64), rtol, atol))
-
-
 def _no_tampering() -> None:
     if _t.len_function_stack() or _t.len_dispatch_stack():
         fail("a TorchFunctionMode/TorchDispatchMode is still active: grading needs plain torch")
 
 
-def expect_close(what: str | tuple[str, ...], actual: object, expected: torch.Tensor | tuple[torch.Tensor, ...], *,
-                 rtol: float = RTOL, atol: float = ATOL, diagnoses: dict[str, object] | None = None,
-                 hint: str = "") -> None:
-    """Fail unless ``actual`` matches ``expected`` within ``|a - e| <= atol + rtol*|e|`` (compared in float64).
-
-    ``what``, ``actual`` and ``expected`` may be tuples, to check several outputs together (``("output",
-    "h_n")``). ``diagnoses`` maps a curated message to what a known mistake would return (a tensor, or a tuple
-    like ``expected``); the first one the student's output matches (every part of it) becomes the feedback.
-    Otherwise the feedback gives the largest error, where, and the tolerance.
-    """
+def mismatch(what: str | tuple[str, ...], actual: object, expected: torch.Tensor | tuple[torch.Tensor, ...], *,
+             rtol: float = RTOL, atol: float = ATOL, hint: str = "") -> tuple[str, str] | None:
+    """``None`` when ``actual`` matches ``expected`` (see :func:`expect_close`), else ``(name, message)``: the name of
+    the first output that differs and the feedback for it. A wrong type or shape raises :class:`GradingError` at
+    once."""
     _no_tampering()
     several = isinstance(expected, tuple | list)
     names = tuple(what) if several else (what,)
     wanted = [_t.to(_t.detach(e), dtype=_t.float64) for e in (expected if several else (expected,))]
     given = tuple(actual) if several else (actual,)
+    if len(given) != len(wanted):
+        fail(f"{names[0]}: expected {len(wanted)} outputs, got {len(given)}")
     for name, value, ref in zip(names, given, wanted, strict=True):
-        expect_shape(name, value, tuple(_t.size(ref)), hint)
+        expect_shape(name, value, tuple(_t.size(ref)))
     mine = [expect_tensor(name, value) for name, value in zip(names, given, strict=True)]
     ok = [_close(m, e, rtol, atol) for m, e in zip(mine, wanted, strict=True)]
     if all(ok):
-        return
+        return None
     name = names[ok.index(False)]
-    for message, wrong in (diagnoses or {}).items():
-        parts = tuple(wrong) if isinstance(wrong, tuple | list) else (wrong,)
-        if len(parts) == len(mine) and all(_matches(m, w, rtol, atol) for m, w in zip(mine, parts, strict=True)):
-            fail(f"{name}: {message}")
     m, e = mine[ok.index(False)], wanted[ok.index(False)]
     tail = f". {hint}" if hint else ""
     if not bool(_t.item(_t.all(_t.isfinite(m)))) and bool(_t.item(_t.all(_t.isfinite(e)))):
-        fail(f"{name} contains NaN or inf where the reference is finite{tail}")
+        return name, f"{name} contains NaN or inf where the reference is finite{tail}"
     err, where = _max_error(m, e)
     at = f" at index {list(where)}" if where else ""
-    fail(f"{name} does not match the reference: the largest difference is {err:.3g}{at}, more than the tolerance "
-         f"|yours - reference| <= {atol:g} + {rtol:g}*|reference|{tail}")
+    return name, (f"{name} does not match the reference: the largest difference is {err:.3g}{at}, more than the "
+                  f"tolerance |yours - reference| <= {atol:g} + {rtol:g}*|reference|{tail}")
+
+
+def expect_close(what: str | tuple[str, ...], actual: object, expected: torch.Tensor | tuple[torch.Tensor, ...], *,
+                 rtol: float = RTOL, atol: float = ATOL, hint: str = "") -> None:
+    """Fail unless ``actual`` matches ``expected`` within ``|a - e| <= atol + rtol*|e|`` (compared in float64).
+
+    ``what``, ``actual`` and ``expected`` may be tuples, to check several outputs together (``("output",
+    "h_n")``). The feedback gives the largest error, where, the tolerance, and ``hint``; a
+    :func:`seqcourse.kernel.diagnose.diagnosis` names the mistake instead, when a mutation of the reference
+    reproduces the student's results.
+    """
+    found = mismatch(what, actual, expected, rtol=rtol, atol=atol, hint=hint)
+    if found is not None:
+        fail(found[1])
+
+
+def expect_dtype(what: str, actual: object, dtype: torch.dtype, hint: str = "") -> None:
+    """Fail unless the tensor ``actual`` has ``dtype``."""
+    tensor = actual if isinstance(actual, _t.Tensor) else expect_tensor(what, actual)
+    if tensor.dtype != dtype:
+        fail(f"{what} should have dtype {dtype}, but yours has dtype {tensor.dtype}" + (f": {hint}" if hint else ""))
 
 
 def _describe(template: object) -> str:
@@ -184,16 +194,24 @@ def accuracy(what: str, logits: Sequence[object], labels: Sequence[torch.Tensor]
 
 
 def expect_equal(what: str, actual: object, expected: torch.Tensor, hint: str = "") -> None:
-    """Fail unless the integer tensor ``actual`` equals ``expected`` exactly."""
-    expect_shape(what, actual, tuple(_t.size(expected)), hint)
+    """Fail unless the integer tensor ``actual`` equals ``expected`` exactly (the message says where, not the values:
+    those may be a hidden test's)."""
+    expect_shape(what, actual, tuple(_t.size(expected)))
     mine = expect_tensor(what, actual)
-    if mine.dtype != expected.dtype or not _t.equal(mine, expected):
-        fail(f"{what} is not what it should be: expected {_t.tolist(expected)}, got {_t.tolist(mine)}"
-             + (f". {hint}" if hint else ""))
+    tail = f". {hint}" if hint else ""
+    if mine.dtype != expected.dtype:
+        fail(f"{what} should have dtype {expected.dtype}, but yours has dtype {mine.dtype}{tail}")
+    if not _t.equal(mine, expected):
+        wrong = _t.reshape(_t.ne(mine, expected), (-1,))
+        first = int(_t.item(_t.argmax(_t.to(wrong, dtype=_t.long))))
+        where = tuple(int(i) for i in _np_unravel_index(first, tuple(_t.size(mine)))) if _t.dim(mine) else ()
+        count = int(_t.item(_t.sum(wrong)))
+        fail(f"{what} is not what it should be: {count} of {int(_t.numel(mine))} entries differ (the first at "
+             f"index {list(where)}){tail}")
 
 
-__all__ = ["ATOL", "GradingError", "RTOL", "accuracy", "expect", "expect_close", "expect_equal", "expect_shape",
-           "expect_tensor", "fail", "flat", "unpack"]
+__all__ = ["ATOL", "GradingError", "RTOL", "accuracy", "expect", "expect_close", "expect_dtype", "expect_equal",
+           "expect_shape", "expect_tensor", "fail", "flat", "mismatch", "unpack"]
 
 
 seal(__name__)

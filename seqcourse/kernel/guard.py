@@ -47,7 +47,8 @@ WATCHED_MODULES = (
 #: and every module whose name starts with one of these (the grading helpers the notebook imported)
 WATCHED_PREFIXES = ("seqcourse.kernel.",)
 #: classes whose (Python-level) attributes are protected the same way
-WATCHED_CLASSES = ("torch.Tensor", "torch.nn.Module", "torch.nn.Parameter")
+WATCHED_CLASSES = ("torch.Tensor", "torch.nn.Module", "torch.nn.Parameter", "seqcourse.kernel.diagnose.Diagnosis",
+                   "seqcourse.kernel.catalogue.Catalogue", "seqcourse.kernel.mutations.Sites")
 _SHELL_HOOK_EVENTS = ("pre_execute", "pre_run_cell", "post_execute", "post_run_cell")
 _IPYTHON_PRIVATE = {"In", "Out", "get_ipython", "exit", "quit", "open"}
 

@@ -54,6 +54,29 @@ def torch_module(name: str, *args: Any, seed: int, dtype: torch.dtype = torch.fl
     return module
 
 
+def randomise(module: object, seed: int) -> object:
+    """Draw every parameter of the student's ``module`` from a private generator (in place; returns the module).
+
+    Matrices are uniform in +-1/sqrt(fan_in), the weights of normalisation layers (1-D ``weight``) uniform in
+    0.5..1.5 and biases uniform in +-0.5: no two parameters are alike, so using ``norm1`` where ``norm2`` belongs,
+    or a bias of the wrong layer, changes the output (with torch's initialisation every LayerNorm is weight 1,
+    bias 0, and such mistakes are invisible).
+    """
+    if not isinstance(module, _NN["Module"]):
+        fail(f"expected an nn.Module, got {type(module).__name__}")
+    g = _generator(seed)
+    with _t.no_grad():
+        for name, p in sorted(module.named_parameters()):
+            if p.dim() > 1:
+                bound = 1.0 / math.sqrt(p.shape[-1])
+                _t.uniform_(p, -bound, bound, generator=g)
+            elif name.rsplit(".", 1)[-1] == "weight":
+                _t.uniform_(p, 0.5, 1.5, generator=g)
+            else:
+                _t.uniform_(p, -0.5, 0.5, generator=g)
+    return module
+
+
 def call(module: nn.Module, *args: Any, **kwargs: Any) -> Any:
     """Run a reference module's captured ``forward`` (not ``module(...)``, which a student could patch)."""
     for cls in type(module).__mro__:
@@ -84,7 +107,7 @@ def copy_weights(module: object, weights: dict[str, torch.Tensor]) -> None:
             _t.copy_(p, _t.to(_t.detach(value), dtype=p.dtype))
 
 
-__all__ = ["call", "copy_weights", "params", "randint", "randn", "torch_module"]
+__all__ = ["call", "copy_weights", "params", "randint", "randn", "randomise", "torch_module"]
 
 
 seal(__name__)

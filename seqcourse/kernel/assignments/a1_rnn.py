@@ -1,7 +1,8 @@
-"""Assignment 1 (a1_rnn): references for the RNN cell, layer and embedding, and the usual mistakes.
+"""Assignment 1 (a1_rnn): references for the RNN cell, layer and embedding, and the catalogues of mistakes.
 
-Each ``*_mistakes`` function returns ``{message: what the mistake computes}`` for the same inputs as the
-reference; ``checks.expect_close(..., diagnoses=...)`` names the first one a wrong answer matches.
+``REFERENCES`` are the fast, correct helpers swapped in by ``uses=``; ``CATALOGUES`` the graded functions' references
+written with mutation sites (:mod:`seqcourse.kernel.mutations`), whose mutations the diagnosis engine
+(:mod:`seqcourse.kernel.diagnose`) tries when a student's result is wrong.
 """
 
 from __future__ import annotations
@@ -10,11 +11,9 @@ from .._pristine import private_builtins
 
 private_builtins(globals())  # this module keeps the builtins it was imported with
 
-from collections.abc import Callable  # noqa: E402
-
-import torch  # noqa: E402
-
 from .._pristine import _t, bias_or_zero, seal  # noqa: E402
+from ..catalogue import Catalogue  # noqa: E402
+from ..training import summary, watch  # noqa: E402
 from .bug import Bug  # noqa: E402
 
 
@@ -42,58 +41,220 @@ def _ref_embedding(indices, weight):
     return _t.embedding(indices, weight)
 
 
-def rnn_cell_mistakes(x, h, w_ih, w_hh, b_ih, b_hh) -> dict[str, torch.Tensor]:
-    """What ``rnn_cell`` returns with the usual mistakes."""
-    pre = _t.add(_t.add(_t.linear(x, w_ih), b_ih), _t.add(_t.linear(h, w_hh), b_hh))
-    square_ih = _t.size(w_ih, 0) == _t.size(w_ih, 1)
-    return {
-        "W_ih is transposed: torch.nn computes x_t @ W_ih^T (W_ih is stored as (H, H_in))":
-            _ref_rnn_cell(x, h, _t.transpose(w_ih, 0, 1), w_hh, b_ih, b_hh) if square_ih else None,
-        "W_hh is transposed: torch.nn computes h_(t-1) @ W_hh^T (W_hh is stored as (H, H) = (to, from))":
-            _ref_rnn_cell(x, h, w_ih, _t.transpose(w_hh, 0, 1), b_ih, b_hh),
-        "you forgot the bias b_hh (nn.RNNCell has two biases, b_ih and b_hh, both added before the tanh)":
-            _ref_rnn_cell(x, h, w_ih, w_hh, b_ih, None),
-        "you forgot the bias b_ih (nn.RNNCell has two biases, b_ih and b_hh, both added before the tanh)":
-            _ref_rnn_cell(x, h, w_ih, w_hh, None, b_hh),
-        "the tanh is missing: h_t = tanh(W_ih x_t + b_ih + W_hh h_(t-1) + b_hh)": pre,
-        "you used ReLU; the lecture's RNN (and nn.RNNCell's default) uses tanh": _t.relu(pre),
-        "the previous hidden state h_(t-1) is ignored: the recurrence needs the W_hh h_(t-1) term":
-            _ref_rnn_cell(x, _t.zeros_like(h), w_ih, w_hh, b_ih, b_hh),
-        "the tanh is applied to each term separately; add everything first, then take one tanh":
-            _t.add(_t.tanh(_t.add(_t.linear(x, w_ih), b_ih)), _t.tanh(_t.add(_t.linear(h, w_hh), b_hh))),
-    }
+# --------------------------------------------------------------------------------------------------- catalogues
+def _cell(m, x, h, w_ih, w_hh, b_ih=None, b_hh=None):
+    """rnn_cell with mutation sites: h_t = tanh(x_t W_ih^T + b_ih + h_(t-1) W_hh^T + b_hh)."""
+    inp = m.term("x_t W_ih^T", _t.matmul(x, m.transpose("W_ih", _t.transpose(w_ih, 0, 1))))  # (N, H)
+    rec = m.term("h_(t-1) W_hh^T", _t.matmul(h, m.transpose("W_hh", _t.transpose(w_hh, 0, 1))))  # (N, H)
+    b_ih, b_hh = bias_or_zero(m.term("b_ih", b_ih)), bias_or_zero(m.term("b_hh", b_hh))
+    if m.option("tanh placement", "one tanh of the sum", ("a tanh per term",)) == "a tanh per term":
+        return _t.add(m.apply("activation", "tanh", _t.add(inp, b_ih)),
+                      m.apply("activation", "tanh", _t.add(rec, b_hh)))
+    return m.apply("activation", "tanh", _t.add(_t.add(inp, b_ih), _t.add(rec, b_hh)))
 
 
-def rnn_layer_mistakes(x, h0, w_ih, w_hh, b_ih, b_hh) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """What ``rnn_layer`` returns (output, h_n) with the usual mistakes."""
-    out, h_n = _ref_rnn_layer(x, h0, w_ih, w_hh, b_ih, b_hh)
-    out0, h_n0 = _ref_rnn_layer(x, None, w_ih, w_hh, b_ih, b_hh)
-    stale = _t.stack([_ref_rnn_cell(x[t], h0, w_ih, w_hh, b_ih, b_hh) for t in range(_t.size(x, 0))])
-    shifted = _t.cat([_t.unsqueeze(h0, 0), out[:-1]])
-    return {
-        "h0 is ignored: the first step must start from the h0 that is passed in (zeros only when h0 is None)":
-            (out0, h_n0),
-        "the hidden state is not carried from step to step: feed each step's h_t into the next step":
-            (stale, stale[-1]),
-        "output[t] must be the new state h_t (after step t), not the state h_(t-1) the step started from":
-            (shifted, h_n),
-        "the output is in reversed time order: output[t] belongs to input x[t]": (_t.flip(out, (0,)), h_n),
-    }
+RNN_CELL = Catalogue(
+    "rnn_cell", _cell, cells=("a1_rnn_cell_values", "a1_rnn_cell_unbatched"),
+    about={"x_t W_ih^T": "the input term x_t W_ih^T", "h_(t-1) W_hh^T": "the recurrent term h_(t-1) W_hh^T",
+           "W_ih": "W_ih", "W_hh": "W_hh", "b_ih": "the bias b_ih", "b_hh": "the bias b_hh",
+           "activation": "the state update h_t = tanh(x_t W_ih^T + b_ih + h_(t-1) W_hh^T + b_hh)",
+           "tanh placement": "the tanh"},
+    say={"W_ih:transposed": "W_ih is transposed: torch.nn computes x_t @ W_ih^T (W_ih is stored as (H, H_in))",
+         "W_hh:transposed": "W_hh is transposed: torch.nn computes h_(t-1) @ W_hh^T (W_hh is stored as (H, H) = (to, "
+                            "from))",
+         "b_hh:missing": "you forgot the bias b_hh (nn.RNNCell has two biases, b_ih and b_hh, both added before the "
+                         "tanh)",
+         "b_ih:missing": "you forgot the bias b_ih (nn.RNNCell has two biases, b_ih and b_hh, both added before the "
+                         "tanh)",
+         "activation:identity": "the tanh is missing: h_t = tanh(W_ih x_t + b_ih + W_hh h_(t-1) + b_hh)",
+         "activation:relu": "you used ReLU; the lecture's RNN (and nn.RNNCell's default) uses tanh",
+         "activation:sigmoid": "you used a sigmoid; the RNN update uses tanh (values in -1..1, centred on 0)",
+         "activation:gelu": "you used GELU; the RNN update uses tanh",
+         "h_(t-1) W_hh^T:missing": "the previous hidden state h_(t-1) is ignored: the recurrence needs the "
+                                   "W_hh h_(t-1) term",
+         "x_t W_ih^T:missing": "the input x_t is ignored: the update needs the W_ih x_t term",
+         "tanh placement:a tanh per term": "the tanh is applied to each term separately; add everything first, then "
+                                           "take one tanh"})
 
 
-def classifier_mistakes(logits_of_positions: Callable[[torch.Tensor], torch.Tensor], lengths: torch.Tensor,
-                        total_length: int) -> dict[str, torch.Tensor]:
-    """``logits_of_positions(pos)`` -> logits read from output[pos[n], n]; the usual wrong positions."""
-    last = _t.full(_t.size(lengths), total_length - 1, dtype=_t.long)
-    return {
-        "you read the output at the last time step (output[-1]) for every sentence; for a padded batch "
-        "that is a padding step for the shorter sentences: use output[length - 1] of each sentence":
-            logits_of_positions(last),
-        "off by one: the last real word of a sentence of length n is at position n - 1":
-            logits_of_positions(_t.where(lengths < total_length, lengths, last)),
-        "you read the first output (output[0]); many-to-one classification uses the state after the last word":
-            logits_of_positions(_t.zeros_like(lengths)),
-    }
+def _layer(m, x, h0, w_ih, w_hh, b_ih=None, b_hh=None):
+    """rnn_layer with mutation sites (the cell itself is the correct one: uses=["rnn_cell"])."""
+    zeros = _t.zeros(_t.size(x, 1), _t.size(w_hh, 0), dtype=x.dtype)  # (N, H)
+    start = h0 if h0 is not None else zeros
+    if m.option("initial state", "h0", ("zeros",)) == "zeros":
+        start = zeros
+    h, outputs = start, []
+    after = m.option("output[t]", "the new state h_t", ("the state h_(t-1) before the step",)) == "the new state h_t"
+    for t in m.loop("the loop over the time steps", _t.size(x, 0)):
+        new = _ref_rnn_cell(m.at("the input of step t", x, t), h, w_ih, w_hh, b_ih, b_hh)  # (N, H)
+        outputs.append(new if after else h)
+        h = m.carry("the hidden state", new, start)
+    output = m.stack("output", outputs, 0)  # (L, N, H)
+    if m.option("output order", "output[t] belongs to x[t]", ("reversed",)) == "reversed":
+        output = _t.flip(output, (0,))
+    return output, m.at("h_n", [*outputs[:-1], h], -1) if after else h  # h_n is the carried state h
+
+
+RNN_LAYER = Catalogue(
+    "rnn_layer", _layer, cells=("a1_rnn_layer_values",),
+    about={"initial state": "the initial state", "output[t]": "output[t]",
+           "the loop over the time steps": "the loop over the time steps", "the input of step t": "the input x_t",
+           "the hidden state": "the hidden state", "output": "output (L, N, H)", "output order": "the output",
+           "h_n": "h_n"},
+    say={"initial state:zeros": "h0 is ignored: the first step must start from the h0 that is passed in (zeros only "
+                                "when h0 is None)",
+         "the hidden state:not carried": "the hidden state is not carried from step to step: feed each step's h_t "
+                                         "into the next step",
+         "output[t]:the state h_(t-1) before the step": "output[t] must be the new state h_t (after step t), not the "
+                                                        "state h_(t-1) the step started from",
+         "output order:reversed": "the output is in reversed time order: output[t] belongs to input x[t]",
+         "the input of step t:first": "every step reads the first input x[0]: step t reads its own input x[t]",
+         "the input of step t:previous": "step t reads the input of the step before (x[t-1]): step t reads x[t]",
+         "the input of step t:next": "step t reads the input of the step after (x[t+1]): step t reads x[t]",
+         "the input of step t:last": "every step reads the last input x[L-1]: step t reads its own input x[t]",
+         "h_n:first": "h_n is the last state, after the whole sequence (output[-1]), not the first one",
+         "h_n:previous": "h_n is the state after the last step (output[-1]), not the one before it",
+         "output:*": "output is stacked along the wrong dimension: (L, N, H), time first (torch.stack(outputs))"})
+
+
+def _embedding(m, indices, weight):
+    """embedding with mutation sites: row i of the weight matrix for index i."""
+    return m.transpose("the weight matrix", weight)[m.offset("the index", indices)]  # (*, E)
+
+
+EMBEDDING = Catalogue(
+    "embedding", _embedding, cells=("a1_embedding_values",),
+    about={"the weight matrix": "the weight matrix", "the index": "the index"},
+    say={"the weight matrix:transposed": "the vectors are the rows of the weight matrix (V, E): index i gives "
+                                         "weight[i], not column i",
+         "the index:*": "off by one: index i gives row i of the weight matrix (indices count from 0)"})
+
+
+def _classifier_forward(m, model, text, lengths):
+    """SentimentRNN.forward with mutation sites (embedding and rnn_layer are the correct ones)."""
+    embeds = _ref_embedding(text, model.embedding_weight)  # (L, N, E)
+    output, _ = _ref_rnn_layer(embeds, None, model.weight_ih, model.weight_hh, model.bias_ih, model.bias_hh)
+    read = m.option("the state classified", "the output after each sentence's last word",
+                    ("the output at the last time step", "the output at the first time step",
+                     "the mean of the outputs over all time steps"))
+    if read == "the output at the last time step":
+        last = output[-1]
+    elif read == "the output at the first time step":
+        last = output[0]
+    elif read == "the mean of the outputs over all time steps":
+        last = _t.mean(output, 0)
+    else:
+        last = output[m.offset("the position of the last word", lengths - 1), _t.arange(_t.size(text, 1))]  # (N, H)
+    logits = _t.linear(last, model.fc.weight, model.fc.bias)  # (N, C)
+    if m.option("the result", "the logits", ("softmax probabilities",)) != "the logits":
+        logits = _t.softmax(logits, -1)
+    return logits
+
+
+CLASSIFIER = Catalogue(
+    "SentimentRNN.forward", _classifier_forward, cells=("a1_classifier_logits",),
+    about={"the state classified": "the state that is classified",
+           "the position of the last word": "the position of a sentence's last word", "the result": "forward"},
+    say={"the state classified:the output at the last time step":
+         "you read the output at the last time step (output[-1]) for every sentence; for a padded batch that is a "
+         "padding step for the shorter sentences: use output[length - 1] of each sentence",
+         "the state classified:the output at the first time step":
+         "you read the first output (output[0]); many-to-one classification uses the state after the last word",
+         "the state classified:the mean of the outputs over all time steps":
+         "you average the outputs over all time steps, padding included; many-to-one classification reads the state "
+         "after each sentence's last word, output[length - 1]",
+         "the result:softmax probabilities": "forward returns the logits (the output of fc): F.cross_entropy applies "
+                                             "the softmax itself",
+         "the position of the last word:+1": "off by one: the last real word of a sentence of length n is at "
+                                              "position n - 1",
+         "the position of the last word:-1": "off by one: you read the state before the last word; the last real "
+                                              "word of a sentence of length n is at position n - 1"})
+
+
+def _train(m, model, batches, epochs=8, lr=0.01):
+    """train_classifier with mutation sites."""
+    rate = lr if m.option("learning rate", "lr", ("Adam's default 0.001",)) == "lr" else 0.001
+    optimizer = (_t.Adam if m.option("optimizer", "Adam", ("SGD",)) == "Adam" else _t.SGD)(model.parameters(),
+                                                                                             lr=rate)
+    order = m.option("update order", "zero_grad, backward, step", ("backward, zero_grad, step", "zero_grad, step, "
+                                                                                                  "backward"))
+    history = []
+    for _ in m.loop("the loop over the epochs", epochs):
+        losses = []
+        for text, lengths, labels in batches:
+            logits = model(text, lengths)
+            if m.option("loss", "cross-entropy of the logits", ("cross-entropy of the softmax probabilities",)) \
+                    != "cross-entropy of the logits":
+                logits = _t.softmax(logits, -1)
+            loss = _t.cross_entropy(logits, labels, reduction="mean" if m.option(
+                "loss reduction", "mean over the batch", ("sum over the batch",)) == "mean over the batch" else "sum")
+            if order == "zero_grad, backward, step":
+                if m.step("optimizer.zero_grad()"):
+                    optimizer.zero_grad()
+                loss.backward()
+                if m.step("optimizer.step()"):
+                    optimizer.step()
+            elif order == "backward, zero_grad, step":
+                loss.backward()
+                optimizer.zero_grad()
+                optimizer.step()
+            else:
+                optimizer.zero_grad()
+                optimizer.step()
+                loss.backward()
+            losses.append(float(loss))
+        epoch = m.option("epoch loss", "the mean over its batches", ("the sum over its batches", "its last batch's"))
+        history.append(sum(losses) / len(losses) if epoch == "the mean over its batches"
+                       else sum(losses) if epoch == "the sum over its batches" else losses[-1])
+    return history
+
+
+def _observe_training(fn, model, batches, epochs=8, lr=0.01):
+    """What train_classifier did (see seqcourse.kernel.training), and the mean loss per epoch it should return."""
+    history, log = watch(fn, model, batches, epochs=epochs, lr=lr)
+
+    def labels_of(inputs):
+        for j, (text, lengths, labels) in enumerate(batches):
+            if len(inputs) == 2 and _t.equal(inputs[0], text) and _t.equal(inputs[1], lengths):
+                return j, labels
+        return -1, None
+
+    return summary(log, history, labels_of)
+
+
+TRAINING = Catalogue(
+    "train_classifier", _train, observe=_observe_training, cells=("a1_classifier_training",),
+    about={"learning rate": "the learning rate", "optimizer": "the optimizer", "update order": "the update",
+           "the loop over the epochs": "the loop over the epochs", "loss": "the loss",
+           "loss reduction": "the loss", "optimizer.zero_grad()": "optimizer.zero_grad() before loss.backward()",
+           "optimizer.step()": "optimizer.step()",
+           "epoch loss": "the loss of an epoch"},
+    say={"learning rate:Adam's default 0.001": "the learning rate lr that is passed in is ignored: "
+                                               "torch.optim.Adam(model.parameters(), lr=lr)",
+         "optimizer:SGD": "the exercise trains with Adam (torch.optim.Adam), not SGD",
+         "update order:backward, zero_grad, step": "optimizer.zero_grad() runs between loss.backward() and "
+                                                   "optimizer.step(), so every step sees zero gradients: clear the "
+                                                   "gradients before loss.backward()",
+         "update order:zero_grad, step, backward": "optimizer.step() runs before loss.backward(): each update uses the "
+                                                   "previous batch's gradients (compute the loss, loss.backward(), "
+                                                   "then optimizer.step())",
+         "optimizer.zero_grad():missing": "optimizer.zero_grad() is missing: the gradients of all earlier batches add "
+                                          "up in .grad, so every step follows their sum; clear them before each "
+                                          "loss.backward()",
+         "loss:cross-entropy of the softmax probabilities": "F.cross_entropy takes the logits (it applies the "
+                                                            "log-softmax itself), not softmax probabilities",
+         "optimizer.step():missing": "optimizer.step() is missing: nothing updates the weights (loss.backward() only "
+                                     "computes the gradients)",
+         "loss reduction:sum over the batch": "the loss is summed over the batch: cross-entropy averages over the "
+                                              "batch (F.cross_entropy's default reduction='mean')",
+         "epoch loss:the sum over its batches": "an epoch's loss is the mean of its batches' losses, not their sum",
+         "epoch loss:its last batch's": "an epoch's loss is the mean over all its batches, not the last batch's loss",
+         "the loop over the epochs:*": "train_classifier must return a list with the mean loss of each epoch: one "
+                                       "number per epoch, for epochs passes over the batches"},
+    skip=frozenset({"the loop over the epochs:backwards"}))
+
+
+CATALOGUES = {c.name: c for c in (RNN_CELL, RNN_LAYER, EMBEDDING, CLASSIFIER, TRAINING)}
 
 
 #: correct versions of the notebook's helpers, swapped in by ``run_student(..., uses=[...])``
@@ -116,7 +277,7 @@ DEMO_BUGS = {
         breaks=("a1_classifier_logits",), says="that is a padding step"),
 }
 
-__all__ = ["DEMO_BUGS", "REFERENCES", "rnn_cell_mistakes", "rnn_layer_mistakes", "classifier_mistakes"]
+__all__ = ["CATALOGUES", "DEMO_BUGS", "REFERENCES"]
 
 
 seal(__name__)
