@@ -21,12 +21,11 @@ markdown.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from _common import median_ms
 
 import seqlib
 from seqlib import bptt, bptt_fast
@@ -71,20 +70,6 @@ def plain_bptt(kind: str, x, h0, w_ih, w_hh, b_ih, b_hh) -> None:
     else:
         out, _, cache = bptt.rnn_forward(x, h0, *w)
         bptt.rnn_backward(cache, torch.ones_like(out))
-
-
-def median_ms(fns: dict[str, Callable[[], None]], warmup: int, repeats: int) -> dict[str, float]:
-    """Median wall time in ms of each function; they take turns so that load changes hit them alike."""
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
-    times: dict[str, list[float]] = {label: [] for label in fns}
-    for _ in range(repeats):
-        for label, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[label].append(time.perf_counter() - start)
-    return {label: 1000 * statistics.median(t) for label, t in times.items()}
 
 
 def bench(kind: str, T: int, B: int, H_in: int, H: int, warmup: int, repeats: int, baseline: bool) -> dict[str, float]:

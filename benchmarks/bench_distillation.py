@@ -26,12 +26,13 @@ import statistics
 import time
 
 import torch
+from _common import mean_sd, median_ms
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from seqlib import distill_demo as E
 from seqlib.cache import model_path
-from seqlib.classifiers import LSTMClassifier, TransformerClassifier
+from seqlib.classifiers import RNNClassifier, TransformerClassifier
 from seqlib.threads import torch_threads
 
 _SOFT, _AUG = E.METHODS["soft"], E.METHODS["augmented"]
@@ -72,7 +73,7 @@ def torch_teacher(model: TransformerClassifier) -> nn.Module:
     return Twin().eval()
 
 
-def torch_student(model: LSTMClassifier) -> nn.Module:
+def torch_student(model: RNNClassifier) -> nn.Module:
     """The student rebuilt on torch.nn.LSTM with the same weights."""
 
     class Twin(nn.Module):
@@ -90,19 +91,10 @@ def torch_student(model: LSTMClassifier) -> nn.Module:
 
 
 @torch_threads(1)
+@torch.no_grad()
 def latencies_ms(models: dict[str, nn.Module], x: torch.Tensor, repeats: int) -> dict[str, float]:
     """Median ms of ``model(x)`` without gradients; the models take turns so that load changes hit them alike."""
-    times: dict[str, list[float]] = {k: [] for k in models}
-    with torch.no_grad():
-        for _ in range(5):
-            for m in models.values():
-                m(x)
-        for _ in range(repeats):
-            for k, m in models.items():
-                start = time.perf_counter()
-                m(x)
-                times[k].append(time.perf_counter() - start)
-    return {k: 1000 * statistics.median(t) for k, t in times.items()}
+    return median_ms({k: lambda m=m: m(x) for k, m in models.items()}, warmup=5, repeats=repeats)
 
 
 def counted_flops(model: nn.Module, x: torch.Tensor) -> int:
@@ -121,15 +113,10 @@ def transformer_macs(model: TransformerClassifier, L: int) -> int:
     return L * F_in * d + len(model.layers) * per_layer + d * C
 
 
-def lstm_macs(model: LSTMClassifier, L: int) -> int:
+def lstm_macs(model: RNNClassifier, L: int) -> int:
     """Multiply-adds of the matrix products for one window of L steps (one layer, one direction)."""
     H, F_in, C = model.hidden_size, model.input_size, model.head.out_features
     return L * 4 * H * (F_in + H) + H * C
-
-
-def mean_sd(values: list[float]) -> str:
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.3f} ± {sd:.3f}"
 
 
 def main() -> None:
@@ -183,7 +170,7 @@ def main() -> None:
     for i, method in enumerate(args.methods):
         size = (f"{s['parameters']:,} | {macs['student']:,} | {ms['student']:.3f} | {ms['student_torch']:.3f}"
                 if i == 0 else "〃 | 〃 | 〃 | 〃")
-        print(f"| student: LSTM-16, {NAMES[method]} | {size} | {mean_sd(acc[method])} |")
+        print(f"| student: LSTM-16, {NAMES[method]} | {size} | {mean_sd(acc[method], '{:.3f}')} |")
     print(f"\nTeacher / student: {t['parameters'] / s['parameters']:.1f}x the parameters, "
           f"{macs['teacher'] / macs['student']:.1f}x the multiply-adds, "
           f"latency ratio {ms['teacher'] / ms['student']:.2f} "
@@ -198,7 +185,7 @@ def main() -> None:
                 continue
             gains = [a - b for a, b in zip(acc[method], acc["labels"], strict=True)]
             wins = sum(g > 0 for g in gains)
-            print(f"| {NAMES[method]} | {result['steps'][method]} | {mean_sd(gains)} | {min(gains):+.3f} .. "
+            print(f"| {NAMES[method]} | {result['steps'][method]} | {mean_sd(gains, '{:.3f}')} | {min(gains):+.3f} .. "
                   f"{max(gains):+.3f} | {wins}/{len(gains)} | {statistics.mean(result['seconds'][method]):.1f} |")
         print(f"\n(labels only: {result['steps']['labels']} steps, "
               f"{statistics.mean(result['seconds']['labels']):.1f} s / student)")

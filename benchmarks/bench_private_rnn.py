@@ -18,26 +18,18 @@ Everything is measured in this run, on one CPU thread:
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import torch
+from _common import median_ms
 
 from seqlib import lut
 from seqlib import secure_math as sm
+from seqlib.classifiers import accuracy
 from seqlib.data import sensor_activity
 from seqlib.fixedpoint_rnn import FixedPointRNN
 from seqlib.secure_rnn import secure_inference
-from seqlib.sensor_models import accuracy, fixed_point_accuracy, sensor_classifier
-
-
-def median_seconds(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+from seqlib.sensor_models import fixed_point_accuracy, sensor_classifier
 
 
 def accuracy_table(kinds, frac_bits, digit_bits, test) -> None:
@@ -47,8 +39,7 @@ def accuracy_table(kinds, frac_bits, digit_bits, test) -> None:
     print("|---|---:|" + "---:|" * len(frac_bits))
     for kind in kinds:
         model = sensor_classifier(kind)
-        with torch.no_grad():
-            float_acc = accuracy(model(test.inputs), test.targets)
+        float_acc = accuracy(model, test)
         acc = fixed_point_accuracy(model, test.inputs, test.targets, tuple(frac_bits), tuple(digit_bits))
         for d in digit_bits:
             cells = " | ".join(f"{100 * acc[(f, d)]:.1f}" for f in frac_bits)
@@ -67,8 +58,9 @@ def secure_table(kinds, batch, repeats, test) -> None:
         q = fx.quantize_input(x)
         result = secure_inference(fx, q, seed=0)
         equal = torch.equal(result.output, fx.forward_int(q))
-        t_secure = median_seconds(lambda fx=fx, q=q: secure_inference(fx, q, seed=1), repeats) / batch
-        t_clear = median_seconds(lambda fx=fx, q=q: fx.forward_int(q), 5 * repeats) / batch
+        t_secure = median_ms({"2pc": lambda fx=fx, q=q: secure_inference(fx, q, seed=1)}, 0, repeats)["2pc"]
+        t_clear = median_ms({"clear": lambda fx=fx, q=q: fx.forward_int(q)}, 0, 5 * repeats)["clear"]
+        t_secure, t_clear = t_secure / 1e3 / batch, t_clear / 1e3 / batch  # seconds per sequence
         r = result.report
         by_op = r.by("op")
         share = sum(by_op.get(k, {}).get("online_share", 0.0) for k in ("sigmoid", "tanh"))

@@ -28,43 +28,28 @@ import time
 import warnings
 
 import torch
+from _common import mean_sd, median_ms
 from torch import nn
 
 from seqlib import quant_demo
+from seqlib.classifiers import RNNClassifier, accuracy
 from seqlib.data import sensor_long_tailed
 from seqlib.dynamic_quant import quantize_dynamic
 from seqlib.qat import model_size_bytes, quantize_model
 
 
-def mean_std(values: list[float]) -> str:
-    if len(values) == 1:
-        return f"{100 * values[0]:5.1f}"
-    return f"{100 * statistics.mean(values):5.1f} ± {100 * statistics.stdev(values):4.1f}"
-
-
-def median_ms(fn, repeats: int = 15, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
-
-
 class TorchTwin(nn.Module):
     """The classifier with torch.nn.LSTM in place of seqlib.LSTM (same weights): torch converts only its own modules."""
 
-    def __init__(self, model: quant_demo.SequenceClassifier):
+    def __init__(self, model: RNNClassifier):
         super().__init__()
-        self.lstm = nn.LSTM(model.lstm.input_size, model.lstm.hidden_size, batch_first=True)
-        self.lstm.load_state_dict(model.lstm.state_dict())
+        self.rnn = nn.LSTM(model.rnn.input_size, model.rnn.hidden_size, batch_first=True)
+        self.rnn.load_state_dict(model.rnn.state_dict())
         self.head = nn.Linear(model.head.in_features, model.head.out_features)
         self.head.load_state_dict(model.head.state_dict())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.lstm(x)[0].mean(1))
+        return self.head(self.rnn(x)[0].mean(1))
 
 
 def torch_dynamic(model: nn.Module) -> nn.Module | None:
@@ -102,10 +87,9 @@ def main() -> None:
     start = time.perf_counter()
     models = []
     for seed in range(args.seeds):
-        torch.manual_seed(seed)
-        model = quant_demo.train_classifier(quant_demo.SequenceClassifier(), train, seed=seed)
+        model = quant_demo.float_classifier(train, seed=seed)
         models.append(model)
-        acc = quant_demo.per_class(model, test)
+        acc = accuracy(model, test, per_class=True)
         entry = results.setdefault(("float", 32), {"overall": [], "worst": []})
         entry["overall"].append(float(acc.mean()))
         entry["worst"].append(float(acc.min()))
@@ -115,7 +99,7 @@ def main() -> None:
             for scheme in quant_demo.SCHEMES:
                 quantized = quant_demo.quantize_scheme(model, scheme, bits, train, qat_epochs=args.qat_epochs,
                                                        seed=seed)
-                acc = quant_demo.per_class(quantized, test)
+                acc = accuracy(quantized, test, per_class=True)
                 entry = results.setdefault((scheme, bits), {"overall": [], "worst": []})
                 entry["overall"].append(float(acc.mean()))
                 entry["worst"].append(float(acc.min()))
@@ -128,8 +112,8 @@ def main() -> None:
     for (scheme, bits), entry in results.items():
         rows = per_class_rows[(scheme, bits)]
         means = [100 * statistics.mean(col) for col in zip(*rows, strict=True)]
-        print(f"| {scheme} | {bits} | {sizes[(scheme, bits)]} | {mean_std(entry['overall'])} | "
-              f"{mean_std(entry['worst'])} | {' / '.join(f'{m:.0f}' for m in means)} |")
+        print(f"| {scheme} | {bits} | {sizes[(scheme, bits)]} | {mean_sd(entry['overall'], '{:5.1f}', 100)} | "
+              f"{mean_sd(entry['worst'], '{:5.1f}', 100)} | {' / '.join(f'{m:.0f}' for m in means)} |")
 
     if args.json:
         import json
@@ -154,7 +138,7 @@ def main() -> None:
     if reference is not None:
         contestants["torch quantize_dynamic int8"] = reference
     with torch.no_grad():
-        times = {name: median_ms(lambda m=m: m(x)) for name, m in contestants.items()}
+        times = median_ms({name: lambda m=m: m(x) for name, m in contestants.items()})
         agree = {name: float((m(test.inputs).argmax(1) == model(test.inputs).argmax(1)).float().mean())
                  for name, m in contestants.items()}
     print("\n| inference, batch of 64 windows (L = 64), 1 thread | size (bytes) | ms | ratio to float | "

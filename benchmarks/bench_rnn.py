@@ -11,30 +11,16 @@ turns run by run, so a change in machine load hits both alike.
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import torch
+from _common import median_ms
 
 import seqlib
 
 # (T, B, H_in, H): sequence length, batch size, input features, hidden size
 SIZES = [(50, 16, 32, 64), (100, 32, 64, 128), (100, 32, 64, 256)]
 KINDS = ["RNN", "LSTM", "GRU"]
-
-
-def median_ms(fns: dict, warmup: int, repeats: int) -> dict:
-    """Median wall time in ms of each function; the functions take turns so that load changes hit them alike."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    times: dict = {label: [] for label in fns}
-    for _ in range(repeats):
-        for label, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[label].append(time.perf_counter() - start)
-    return {label: 1000 * statistics.median(t) for label, t in times.items()}
 
 
 def bench(kind: str, T: int, B: int, H_in: int, H: int, dtype: torch.dtype, warmup: int, repeats: int) -> dict:

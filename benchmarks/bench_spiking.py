@@ -19,12 +19,12 @@
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 from collections.abc import Callable
 
 import snntorch as snn
 import torch
+from _common import mean_sd, median_ms
 from snntorch import surrogate
 
 from seqlib.data import digits_8x8
@@ -34,20 +34,6 @@ from seqlib.stdp import WTALayer, assign_labels, predict_labels
 
 # (L, N, H_in, H, recurrent)
 SIZES = [(64, 64, 3, 64, True), (100, 32, 32, 128, True), (100, 32, 32, 128, False), (200, 16, 16, 256, True)]
-
-
-def median_ms(fns: dict[str, Callable[[], None]], warmup: int, repeats: int) -> dict[str, float]:
-    """Median wall time in ms of each function; they take turns so that load changes hit them alike."""
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
-    times: dict[str, list[float]] = {label: [] for label in fns}
-    for _ in range(repeats):
-        for label, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[label].append(time.perf_counter() - start)
-    return {label: 1000 * statistics.median(t) for label, t in times.items()}
 
 
 def bench_speed(L: int, N: int, H_in: int, H: int, recurrent: bool, warmup: int, repeats: int) -> dict[str, float]:
@@ -96,13 +82,6 @@ def bench_speed(L: int, N: int, H_in: int, H: int, recurrent: bool, warmup: int,
                      warmup, repeats)
 
 
-def mean_spread(values: list[float], fmt: str = "{:.1f}", scale: float = 1.0) -> str:
-    m = statistics.mean(values) * scale
-    if len(values) == 1:
-        return fmt.format(m)
-    return f"{fmt.format(m)} ± {fmt.format(statistics.stdev(values) * scale)}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one seed, fewer epochs and repeats")
@@ -144,18 +123,18 @@ def main() -> None:
     print("| model | test accuracy (%) | firing rate (%) | MACs / window | ACs (SynOps) / window | "
           "arithmetic energy / window (nJ) | training (s) |")
     print("|---|---:|---:|---:|---:|---:|---:|")
-    print(f"| GRU | {mean_spread([r['gru_accuracy'] for r in gru], scale=100)} | – | "
+    print(f"| GRU | {mean_sd([r['gru_accuracy'] for r in gru], scale=100)} | – | "
           f"{gru[0]['gru_macs']:,.0f} | 0 | {gru[0]['gru_energy_pj'] / 1000:.0f} | "
-          f"{mean_spread([r['gru_seconds'] for r in gru])} |")
+          f"{mean_sd([r['gru_seconds'] for r in gru])} |")
     for encoding, label in (("current", "spiking, readings as current"), ("delta", "spiking, delta spikes in")):
         rs = runs[encoding]
-        print(f"| {label} | {mean_spread([r['snn_accuracy'] for r in rs], scale=100)} | "
-              f"{mean_spread([r['firing_rate'] for r in rs], scale=100)} | {rs[0]['snn_macs']:,.0f} | "
-              f"{mean_spread([r['snn_acs'] for r in rs], fmt='{:,.0f}')} | "
-              f"{mean_spread([r['snn_energy_pj'] / 1000 for r in rs])} | "
-              f"{mean_spread([r['snn_seconds'] for r in rs])} |", flush=True)
+        print(f"| {label} | {mean_sd([r['snn_accuracy'] for r in rs], scale=100)} | "
+              f"{mean_sd([r['firing_rate'] for r in rs], scale=100)} | {rs[0]['snn_macs']:,.0f} | "
+              f"{mean_sd([r['snn_acs'] for r in rs], fmt='{:,.0f}')} | "
+              f"{mean_sd([r['snn_energy_pj'] / 1000 for r in rs])} | "
+              f"{mean_sd([r['snn_seconds'] for r in rs])} |", flush=True)
     ratio = [r["gru_macs"] / (r["snn_acs"] + r["snn_macs"]) for r in runs["current"]]
-    print(f"\nGRU multiply-adds / spiking operations (current input): {mean_spread(ratio)}x; energy 45 nm estimate "
+    print(f"\nGRU multiply-adds / spiking operations (current input): {mean_sd(ratio)}x; energy 45 nm estimate "
           f"(MAC 4.6 pJ, add 0.9 pJ, memory traffic left out).")
 
     print("\n## 3. STDP: winner-take-all layer on the 8x8 digits, no labels during learning\n")
@@ -174,7 +153,7 @@ def main() -> None:
         accs.append(float((predicted == y[test]).float().mean()))
     print("| neurons | passes over 1,200 digits | held-out accuracy (%) | training (s) |")
     print("|---:|---:|---:|---:|")
-    print(f"| {neurons} | {passes} | {mean_spread(accs, scale=100)} | {mean_spread(secs)} |")
+    print(f"| {neurons} | {passes} | {mean_sd(accs, scale=100)} | {mean_sd(secs)} |")
 
 
 if __name__ == "__main__":

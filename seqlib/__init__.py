@@ -22,33 +22,34 @@ Modules, one concept each:
 ``lm``              ``TransformerLM``, ``RNNLM``, ``Seq2Seq``
 ``sampling``        next-token sampling: temperature, top-k (``next_token_distribution``, ``sample_next_token``)
 ``pretrained``      the optional pretrained MiniLM encoder (``BertLike``, ``load_minilm``)
-``fixedpoint``      Part 4: fixed-point numbers: quantize, saturate, shifts, products, width changes
+``classifiers``     Part 4's shared sequence classifiers (``RNNClassifier``, ``TransformerClassifier``), their one
+                    training recipe (``train_classifier``) and measures (``accuracy``, ``cpu_latency``)
+``fixedpoint``      lecture 06: fixed-point numbers: quantize, saturate, shifts, products, width changes
 ``lut``             exp, sigmoid, tanh, rsqrt from lookup tables; the generic approximations beside them
 ``fastgrnn``        ``FastGRNNCell``, ``FastGRNN``
 ``fixedpoint_rnn``  ``FixedPointRNN``: a trained GRU/LSTM/FastGRNN in integer arithmetic
-``sensor_models``   ``SensorClassifier`` for the accelerometer activity task
 ``mpc``             additive secret sharing: shares, the counting channel, the trusted dealer
 ``twoparty``        two-party protocols: products, comparisons, truncation, table lookups
 ``secure_math``     the table-based math functions on secret shares
 ``secure_rnn``      ``secure_inference`` of a ``FixedPointRNN`` and its cost report
-``quant``           uniform affine quantization: ``fake_quantize`` and its straight-through gradient
+``sensor_models``   the lecture's trained sensor classifiers (cached) and their accuracy in fixed point
+``surrogate``       lecture 07: ``spike``: a step forward, a surrogate derivative backward
+``spiking``         ``LIFCell``, ``LIF``, ``LeakyReadout``, ``SpikingClassifier``
+``spiking_bptt``    the LIF layer's backpropagation through time written out (its fast path)
+``spike_coding``    rate, latency and delta spike encoders and their decoders
+``stdp``            the STDP window, trace-based STDP, a winner-take-all layer that learns with it
+``neuromorphic``    synaptic operations vs multiply-adds, firing sparsity, spiking net vs GRU
+``distill``         lecture 08: knowledge distillation: the temperature softmax, the distillation loss, ``distill``
+``transfer``        the transfer set: masking, replacement, n-gram sampling, the teacher's logits once
+``distill_demo``    the lecture's teacher (cached), student, data splits, seeded comparison
+``quant``           lecture 09: uniform affine quantization: ``fake_quantize`` and its straight-through gradient
 ``observers``       min-max, moving-average and percentile observers: choosing scale and zero-point
 ``qat``             post-training quantization and quantization-aware training of whole models (``quantize_model``)
 ``dynamic_quant``   an 8-bit dynamic LSTM: int8 weights, activations quantized on the fly
 ``cdf_quant``       quantizing in distribution-function space (``cdf_quantize``)
 ``stats``           Levene's test of equal variances and the F distribution it needs
 ``climbq``          class-wise variance scaling, class-size bounds, HomoVar weights (ClimbQ)
-``quant_demo``      the long-tailed quantization experiment: classifier, schemes, per-class accuracy
-``surrogate``       ``spike``: a step forward, a surrogate derivative backward
-``spiking``         ``LIFCell``, ``LIF``, ``LeakyReadout``, ``SpikingClassifier``
-``spiking_bptt``    the LIF layer's backpropagation through time written out (its fast path)
-``spike_coding``    rate, latency and delta spike encoders and their decoders
-``stdp``            the STDP window, trace-based STDP, a winner-take-all layer that learns with it
-``neuromorphic``    synaptic operations vs multiply-adds, firing sparsity, spiking net vs GRU
-``classifiers``     ``TransformerClassifier``, ``LSTMClassifier`` and their training recipe
-``distill``         knowledge distillation: the temperature softmax, the distillation loss, ``distill``
-``transfer``        the transfer set: masking, replacement, n-gram sampling, the teacher's logits once
-``distill_demo``    the lecture's teacher (cached), student, data splits, seeded comparison
+``quant_demo``      the long-tailed quantization experiment: the float model, the quantization schemes
 ``data``            offline datasets: text, time series, synthetic tasks, the sensor task; collate functions
 ``train``           the training loop ``fit`` (schedules, clipping, checkpoints, callbacks), ``seed_everything``
 ``models``          the small models the demos train: ``SentimentLSTM``, ``sentiment_lstm``, ``char_lm``

@@ -12,6 +12,9 @@ from collections.abc import Sequence
 
 import torch
 
+#: The integer dtypes accepted for token ids, class indices and lengths.
+INT_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
+
 
 def shape_str(shape: Sequence[int]) -> str:
     """``torch.Size([2, 3])`` -> ``'(2, 3)'``."""
@@ -76,6 +79,15 @@ def check_positive_int(name: str, value: object) -> int:
     return value
 
 
+def check_int_range(name: str, value: object, low: int, high: int) -> int:
+    """Raise unless ``value`` is an ``int`` from ``low`` to ``high`` (both included; ``bool`` excluded)."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an int from {low} to {high}, but got {type(value).__name__}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be from {low} to {high}, but got {value}")
+    return value
+
+
 def check_positive_float(name: str, value: object, allow_zero: bool = False) -> float:
     """Raise unless ``value`` is a finite number > 0 (>= 0 with ``allow_zero``); ``bool`` excluded."""
     what = "non-negative" if allow_zero else "positive"
@@ -124,3 +136,18 @@ def check_same_device(name: str, value: torch.Tensor, expected: str, ref: torch.
             f"{name} (shape {expected}) is on device {value.device} but {ref_name} is on {ref.device}; "
             f"move one of them, e.g. {name}.to({str(ref.device)!r})"
         )
+
+
+def check_lengths(name: str, lengths: object, n: int, length: int, symbol: str = "L") -> torch.Tensor:
+    """Raise unless ``lengths`` is an integer tensor ``(N,)`` of valid steps in ``[1, length]``; return it.
+
+    ``symbol`` names the padded length in the message (``L`` for inputs, ``S`` for a source sequence).
+    """
+    value = check_tensor(name, lengths, "(N,)")
+    if value.dtype not in INT_DTYPES or tuple(value.shape) != (n,):
+        raise ValueError(f"{name} must be an integer tensor of shape (N,) = ({n},), but got dtype {value.dtype} "
+                         f"and shape {shape_str(value.shape)}")
+    if n and (int(value.min()) < 1 or int(value.max()) > length):
+        raise ValueError(f"{name} must lie in [1, {symbol}] = [1, {length}], but got values from {int(value.min())} "
+                         f"to {int(value.max())}")
+    return value

@@ -1,27 +1,36 @@
-r"""Sequence classifiers built from seqlib's layers, and the one recipe that trains them (C37).
+r"""Sequence classifiers built from seqlib's layers, the one recipe that trains them, and what measures them (C05, C37).
 
-A sequence classifier reads a whole sequence and returns one vector of class scores (logits). Two of them, the
-teacher and the student of the distillation lecture:
+A sequence classifier reads a whole sequence and returns one vector of class scores (logits). Part 4 trains them
+on the accelerometer windows of :func:`seqlib.data.sensor_activity` and then runs them in fixed point, next to a
+spiking network, as the students of a distilled teacher and quantized:
 
+* :class:`RNNClassifier` — embed each step (or read the features as they are), run an RNN, GRU, LSTM or FastGRNN
+  (one or both directions), a linear head on the last hidden state or on the mean over time;
 * :class:`TransformerClassifier` — embed each step, add the sinusoidal positional encoding, run pre-norm encoder
-  layers, average the outputs over the (unpadded) steps, a linear head;
-* :class:`LSTMClassifier` — embed each step, run an LSTM (one or both directions), a linear head on the last
-  hidden state of each direction.
+  layers, average the outputs over the (unpadded) steps, a linear head (the distillation lecture's teacher).
 
-Both read integer tokens ``(N, L)`` (``vocab_size=``) or float features ``(N, L, F)`` (``input_size=``), e.g. the
-accelerometer windows of :func:`seqlib.data.sensor_activity`, and take optional ``lengths`` ``(N,)`` for
-right-padded batches.
+Both read integer tokens ``(N, L)`` (``vocab_size=``) or float features ``(N, L, F)`` (``input_size=``) and take
+optional ``lengths`` ``(N,)`` for right-padded batches.
 
-:func:`train_classifier` is the training recipe shared by the teacher, the label-only student and the distilled
-student (:func:`seqlib.distill.distill`): Adam, a cosine learning-rate decay over the epochs, shuffled
-mini-batches, :func:`seqlib.train.fit` for the loop, seeded by :func:`seqlib.train.seed_everything`. Only the loss
-and the data change between them, so their accuracies can be compared. :func:`accuracy`, :func:`predict_logits`,
-:func:`count_parameters` and :func:`cpu_latency` measure what the lecture's table shows.
+:func:`train_classifier` is the one training recipe of Part 4: Adam, a learning-rate schedule over the optimiser
+steps (cosine by default), shuffled mini-batches, optional class weights for a long-tailed training set,
+:func:`seqlib.train.fit` for the loop, seeded by :func:`seqlib.train.seed_everything`. Between the lectures' models
+only the loss, the data and the settings change, so their accuracies can be compared. :func:`predict_logits`,
+:func:`accuracy` (overall or per class), :func:`count_parameters` and :func:`cpu_latency` measure them.
+
+::
+
+    train, test = sensor_activity(2000, 32, seed=0), sensor_activity(500, 32, seed=1)
+    torch.manual_seed(0)
+    model = RNNClassifier(6, 16, cell="gru", input_size=3)
+    train_classifier(model, train, epochs=10, lr=1e-2, progress=False)
+    accuracy(model, test), accuracy(model, test, per_class=True)
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import os
 import statistics
@@ -32,22 +41,39 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils.rnn import pack_padded_sequence
-from torch.utils.data import DataLoader, Dataset
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from ._checks import check_positive_int, check_probability, check_tensor, shape_str
+from ._checks import (
+    INT_DTYPES,
+    check_bool,
+    check_choice,
+    check_lengths,
+    check_positive_float,
+    check_positive_int,
+    check_probability,
+    check_tensor,
+    shape_str,
+)
 from .embedding import Embedding
+from .fastgrnn import FastGRNN
 from .normalization import LayerNorm
 from .positional import PositionalEncoding
-from .rnn import LSTM
+from .rnn import GRU, LSTM, RNN
 from .threads import torch_threads
-from .train import History, fit, seed_everything
+from .train import History, fit, per_class_accuracy, predict, seed_everything, select_device
 from .transformer import TransformerEncoderLayer
 
-__all__ = ["TransformerClassifier", "LSTMClassifier", "as_dataset", "train_classifier", "predict_logits", "accuracy",
-           "count_parameters", "cpu_latency"]
+__all__ = ["RNNClassifier", "TransformerClassifier", "as_dataset", "as_tensors", "count_classes",
+           "balanced_class_weights", "train_classifier", "predict_logits", "accuracy", "count_parameters",
+           "cpu_latency", "CELLS", "POOLS", "SCHEDULES"]
 
-_INT_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
+#: The recurrent layers of :class:`RNNClassifier`.
+CELLS = ("rnn", "gru", "lstm", "fastgrnn")
+#: What the head of :class:`RNNClassifier` reads: the last hidden state or the mean over time.
+POOLS = ("last", "mean")
+#: The learning-rate schedules of :func:`train_classifier`.
+SCHEDULES = ("cosine", "constant", "one_cycle")
 
 
 # --------------------------------------------------------------------------------------------- inputs
@@ -68,7 +94,7 @@ def _check_inputs(x: object, lengths: object, vocab_size: int | None, input_size
     check_tensor("x", x, "(N, L) tokens" if vocab_size else "(N, L, F) features")
     assert isinstance(x, Tensor)
     if vocab_size is not None:
-        if x.dtype not in _INT_DTYPES or x.dim() != 2:
+        if x.dtype not in INT_DTYPES or x.dim() != 2:
             raise ValueError(f"x must be int64 tokens of shape (N, L), but got dtype {x.dtype} and shape "
                              f"{shape_str(x.shape)}")
         if x.numel() and (int(x.min()) < 0 or int(x.max()) >= vocab_size):
@@ -81,15 +107,8 @@ def _check_inputs(x: object, lengths: object, vocab_size: int | None, input_size
         raise ValueError(f"x must hold at least one step per sequence, but got shape {shape_str(x.shape)}")
     if lengths is None:
         return None
-    check_tensor("lengths", lengths, "(N,)")
-    assert isinstance(lengths, Tensor)
     N, L = x.shape[:2]
-    if lengths.dtype not in _INT_DTYPES or lengths.shape != (N,):
-        raise ValueError(f"lengths must be an int64 tensor of shape (N,) = ({N},), but got dtype {lengths.dtype} "
-                         f"and shape {shape_str(lengths.shape)}")
-    if N and (int(lengths.min()) < 1 or int(lengths.max()) > L):
-        raise ValueError(f"lengths must be in [1, L] = [1, {L}], but got values from {int(lengths.min())} to "
-                         f"{int(lengths.max())}")
+    lengths = check_lengths("lengths", lengths, N, L)
     return torch.arange(L, device=x.device)[None, :] < lengths.to(x.device)[:, None]  # (N, L)
 
 
@@ -170,59 +189,105 @@ class TransformerClassifier(nn.Module):
         return self.head(pooled)  # (N, C)
 
 
-class LSTMClassifier(nn.Module):
-    r"""An LSTM that classifies whole sequences from its last hidden state (the distillation lecture's student).
+class RNNClassifier(nn.Module):
+    r"""A recurrent network that classifies whole sequences: an RNN, GRU, LSTM or FastGRNN and a linear head.
 
     .. math::
-        e_t = \text{embed}(x_t), \qquad h_t = \text{LSTM}(e_t, h_{t-1}), \qquad \text{logits} = \text{head}(h_{L_n})
+        e_t = \text{embed}(x_t)\ \text{(tokens) or}\ x_t\ \text{(features)}, \qquad
+        h_t = \text{cell}(e_t, h_{t-1}), \qquad
+        \text{logits} = \text{head}\big(\text{pool}(h_1, \dots, h_{L_n})\big)
 
-    With ``bidirectional=True`` (the BiLSTM of Tang et al., 2019) the head reads the last state of both directions,
-    :math:`[\overrightarrow{h}_{L_n}; \overleftarrow{h}_1]`. Right-padded batches with ``lengths`` are packed, so
-    each sequence ends at its own last step.
+    ``pool="last"`` reads :math:`h_{L_n}`, the top layer's state after each sequence's own last step (C05's
+    many-to-one classifier); with ``bidirectional=True`` the last state of both directions,
+    :math:`[\overrightarrow{h}_{L_n}; \overleftarrow{h}_1]` (the BiLSTM student of Tang et al., 2019).
+    ``pool="mean"`` reads :math:`\frac{1}{L_n}\sum_{t \le L_n} h_t`, the top layer's outputs averaged over the valid
+    steps. Right-padded batches with ``lengths`` are packed, so each sequence ends at its own last step (FastGRNN
+    reads the padded batch: its valid steps never see the padding that follows them).
+
+    The layout is the one Part 4 builds on: ``rnn`` is the recurrent layer (``batch_first=True``) and ``head`` the
+    ``nn.Linear``, what :meth:`seqlib.fixedpoint_rnn.FixedPointRNN.from_float` and :mod:`seqlib.secure_rnn` read
+    (one direction, ``pool="last"``, feature inputs) and what :func:`seqlib.qat.quantize_model` quantizes.
 
     Args:
         num_classes: :math:`C`.
         hidden_size: :math:`H`. Default: ``16``.
-        num_layers: stacked LSTM layers. Default: ``1``.
+        num_layers: stacked recurrent layers. Default: ``1``.
         bidirectional: also read backwards. Default: ``False``.
+        cell: ``"rnn"`` (tanh), ``"gru"``, ``"lstm"`` or ``"fastgrnn"`` (one layer, one direction):
+            :class:`seqlib.RNN`, :class:`seqlib.GRU`, :class:`seqlib.LSTM`, :class:`seqlib.FastGRNN`.
+            Default: ``"lstm"``.
+        pool: ``"last"`` or ``"mean"``. Default: ``"last"``.
         vocab_size: for token inputs, :math:`V`, with an ``embedding`` ``(V, embedding_dim)``.
         embedding_dim: size of the token embeddings. Default: ``hidden_size``.
-        input_size: for feature inputs, :math:`F`, read by the LSTM as they are.
+        input_size: for feature inputs, :math:`F`, read by the recurrent layer as they are.
         padding_idx: the padding token (token inputs only).
 
-    Submodules: ``embedding`` (token inputs), ``rnn`` (:class:`~seqlib.rnn.LSTM`, ``batch_first=True``), ``head``.
+    Submodules: ``embedding`` (token inputs), ``rnn``, ``head`` (``nn.Linear(D * H, C)``, :math:`D = 2` if
+    bidirectional else 1).
 
     Inputs: x, lengths=None (as :class:`TransformerClassifier`).
 
-    Outputs: logits :math:`(N, C)`.
+    Outputs: logits :math:`(N, C)`. :meth:`features` returns the :math:`(N, D \cdot H)` pooled states the head reads.
     """
 
     def __init__(self, num_classes: int, hidden_size: int = 16, num_layers: int = 1, bidirectional: bool = False,
-                 *, vocab_size: int | None = None, embedding_dim: int | None = None, input_size: int | None = None,
+                 *, cell: str = "lstm", pool: str = "last", vocab_size: int | None = None,
+                 embedding_dim: int | None = None, input_size: int | None = None,
                  padding_idx: int | None = None) -> None:
         super().__init__()
         self.num_classes = check_positive_int("num_classes", num_classes)
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
+        check_positive_int("num_layers", num_layers)
+        check_bool("bidirectional", bidirectional)
+        check_choice("cell", cell, CELLS)
+        check_choice("pool", pool, POOLS)
+        if cell == "fastgrnn" and (num_layers != 1 or bidirectional):
+            raise ValueError(f"cell='fastgrnn' is one layer in one direction, but got num_layers={num_layers} and "
+                             f"bidirectional={bidirectional}")
+        self.cell, self.pool, self.bidirectional = cell, pool, bidirectional
         self.vocab_size, self.input_size = _input_kind(vocab_size, input_size)
         if self.vocab_size is not None:
             width = hidden_size if embedding_dim is None else check_positive_int("embedding_dim", embedding_dim)
             self.embedding = Embedding(self.vocab_size, width, padding_idx=padding_idx)
         else:
             width = self.input_size  # type: ignore[assignment]
-        self.rnn = LSTM(width, hidden_size, num_layers, batch_first=True, bidirectional=bidirectional)
+        if cell == "fastgrnn":
+            self.rnn: nn.Module = FastGRNN(width, hidden_size, batch_first=True)
+        else:
+            layer = {"rnn": RNN, "gru": GRU, "lstm": LSTM}[cell]
+            self.rnn = layer(width, hidden_size, num_layers, batch_first=True, bidirectional=bidirectional)
         self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), num_classes)
 
-    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+    def features(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """The pooled states :math:`(N, D \\cdot H)` that the head reads."""
         valid = _check_inputs(x, lengths, self.vocab_size, self.input_size)  # (N, L) or None: all valid
         h = self.embedding(x) if self.vocab_size is not None else x  # (N, L, E_in)
-        if valid is not None:
-            h = pack_padded_sequence(h, valid.sum(1).cpu(), batch_first=True, enforce_sorted=False)
-        _, (h_n, _) = self.rnn(h)  # h_n: (num_layers * D, N, H)
-        last = h_n[-2:] if self.rnn.bidirectional else h_n[-1:]  # (D, N, H) the top layer's directions
-        return self.head(torch.cat(list(last), dim=-1))  # (N, C)
+        steps = None if valid is None else valid.sum(1)  # (N,) valid steps
+        if steps is None or self.cell == "fastgrnn":
+            out, state = self.rnn(h)  # out: (N, L, D*H)
+        else:
+            packed = pack_padded_sequence(h, steps.cpu(), batch_first=True, enforce_sorted=False)
+            out, state = self.rnn(packed)
+            out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])  # (N, L, D*H), 0 at padding
+        if self.pool == "mean":
+            if valid is None:
+                return out.mean(1)  # (N, D*H)
+            w = valid.unsqueeze(-1).to(out.dtype)  # (N, L, 1)
+            return (out * w).sum(1) / w.sum(1)  # (N, D*H) mean over the valid steps
+        if steps is not None and self.cell == "fastgrnn":
+            return out[torch.arange(len(out), device=out.device), steps - 1]  # (N, H) at each last valid step
+        h_n = state[0] if self.cell == "lstm" else state  # (num_layers * D, N, H)
+        last = h_n[-2:] if self.bidirectional else h_n[-1:]  # (D, N, H): the top layer's directions
+        return torch.cat(list(last), dim=-1)  # (N, D*H)
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        return self.head(self.features(x, lengths))  # (N, C)
+
+    def extra_repr(self) -> str:
+        return f"cell={self.cell!r}, pool={self.pool!r}"
 
 
-# --------------------------------------------------------------------------------------------- training and measuring
+# --------------------------------------------------------------------------------------------- data
 
 
 def as_dataset(name: str, data: object) -> Dataset:
@@ -234,14 +299,58 @@ def as_dataset(name: str, data: object) -> Dataset:
         if len(data[0]) != len(data[1]):
             raise ValueError(f"{name} = (inputs, targets) must hold as many inputs as targets, but got "
                              f"{len(data[0])} and {len(data[1])}")
-        return torch.utils.data.TensorDataset(*data)
+        return TensorDataset(*data)
     raise TypeError(f"{name} must be a Dataset of (x, y) items (e.g. seqlib.data.sensor_activity(...)) or a pair of "
                     f"tensors (inputs, targets), but got {type(data).__name__}")
 
 
-def _cosine(epochs: int) -> Callable[[int], float]:
-    """Learning-rate factor of epoch ``e`` (0-based): from 1 down along half a cosine, never quite 0."""
-    return lambda e: 0.5 * (1 + math.cos(math.pi * e / epochs))
+def as_tensors(name: str, data: object) -> tuple[Tensor, Tensor]:
+    """The ``(inputs, targets)`` of labelled ``data`` (as :func:`as_dataset` takes it), stacked; targets int64."""
+    dataset = as_dataset(name, data)
+    inputs, targets = getattr(dataset, "inputs", None), getattr(dataset, "targets", None)
+    if isinstance(dataset, TensorDataset) and len(dataset.tensors) == 2:
+        inputs, targets = dataset.tensors
+    if not (isinstance(inputs, Tensor) and isinstance(targets, Tensor)):
+        items = [dataset[i] for i in range(len(dataset))]  # type: ignore[arg-type]
+        if not items:
+            raise ValueError(f"{name} must hold at least one labelled item")
+        inputs, targets = torch.stack([x for x, _ in items]), torch.stack([torch.as_tensor(y) for _, y in items])
+    if targets.dtype not in INT_DTYPES:
+        raise TypeError(f"{name}'s targets must be class indices (int64), but got dtype {targets.dtype}")
+    return inputs, targets.long()
+
+
+def count_classes(data: Dataset | tuple[Tensor, Tensor]) -> int:
+    """:math:`K`: the length of ``data.classes`` where the dataset names its classes, else the largest target + 1."""
+    classes = getattr(data, "classes", None)
+    return len(classes) if classes is not None else int(as_tensors("data", data)[1].max()) + 1
+
+
+def balanced_class_weights(targets: Tensor, num_classes: int) -> Tensor:
+    r"""``(K,)`` weights :math:`w_k \propto 1/n_k`, summing to :math:`K`: every class weighs the same in the loss.
+
+    ``targets``: int64 class indices :math:`(N)`. A class without examples raises (its weight would be infinite).
+    """
+    check_tensor("targets", targets, "(N,)")
+    check_positive_int("num_classes", num_classes)
+    counts = torch.bincount(targets.reshape(-1), minlength=num_classes).float()  # (K,)
+    if bool((counts == 0).any()):
+        raise ValueError(f"every class needs training examples, but the counts are {counts.long().tolist()}")
+    weights = 1.0 / counts
+    return weights * num_classes / weights.sum()
+
+
+# --------------------------------------------------------------------------------------------- training
+
+
+def _scheduler(schedule: str, optimizer: torch.optim.Optimizer, lr: float, epochs: int, per_epoch: int) -> Any:
+    """The learning-rate schedule, stepped after each of the ``epochs * per_epoch`` steps (``None``: constant)."""
+    if schedule == "cosine":  # epoch e (0-based) at lr (1 + cos(pi e / E)) / 2: from lr down, never quite 0
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * (step // per_epoch) / epochs)))
+    if schedule == "one_cycle":  # warm up to lr over the first 30 % of the steps, then anneal (Smith & Topin, 2019)
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * per_epoch)
+    return None
 
 
 def train_classifier(
@@ -249,10 +358,12 @@ def train_classifier(
     data: Dataset | tuple[Tensor, Tensor],
     *,
     loss_fn: Callable[[Tensor, Any], Tensor] | None = None,
+    class_weights: str | Tensor | None = None,
     epochs: int = 10,
     batch_size: int = 32,
     lr: float = 3e-3,
     weight_decay: float = 0.0,
+    schedule: str = "cosine",
     clip_grad_norm: float | None = None,
     val_data: Dataset | tuple[Tensor, Tensor] | None = None,
     seed: int = 0,
@@ -261,48 +372,74 @@ def train_classifier(
     checkpoint_path: str | os.PathLike[str] | None = None,
     callbacks: Sequence[Callable[..., bool | None]] = (),
 ) -> History:
-    r"""Train a classifier with the course's recipe: Adam, cosine decay of the learning rate over the epochs,
+    r"""Train a classifier with the course's recipe: Adam, a learning-rate schedule over the optimiser steps,
     shuffled mini-batches, the loop of :func:`seqlib.train.fit`.
 
     ``seed_everything(seed)`` runs first, so the shuffling (and dropout) repeat; build the model under a seed of its
-    own (``torch.manual_seed(seed)``) so that its initial weights repeat too. One optimiser step per mini-batch:
-    ``epochs * ceil(len(data) / batch_size)`` steps in all.
+    own (``torch.manual_seed(seed)``) so that its initial weights repeat too. One optimiser step per mini-batch,
+    :math:`B` = ``ceil(len(data) / batch_size)`` steps per epoch, :math:`S = EB` in all for :math:`E` epochs; the
+    schedule is stepped after every step (``fit``'s ``scheduler``), so step :math:`s` (0-based) runs at
+
+    .. math::
+        \text{cosine: } \eta_s = \tfrac{\eta}{2}\big(1 + \cos(\pi \lfloor s / B \rfloor / E)\big), \qquad
+        \text{constant: } \eta_s = \eta, \qquad \text{one\_cycle: torch's } \texttt{OneCycleLR}(\eta, S);
+
+    the cosine decays epoch by epoch (every step of an epoch at one rate), the one cycle step by step.
 
     Args:
-        model: the classifier, ``model(x) -> logits`` (trained in place).
+        model: the classifier, ``model(x) -> logits`` (trained in place; a tuple ``x`` is unpacked into the call).
         data: a ``Dataset`` of ``(x, y)`` items or a pair of tensors ``(inputs, targets)``.
         loss_fn: ``loss_fn(logits, y) -> scalar``. Default: :func:`torch.nn.functional.cross_entropy`.
+        class_weights: weights :math:`(K)` of the default cross-entropy's classes, or ``"balanced"`` for
+            :func:`balanced_class_weights` of ``data``'s targets (a long-tailed training set). Default: none.
         epochs: passes over ``data``. Default: ``10``.
         batch_size: items per step. Default: ``32``.
-        lr: the learning rate of the first epoch. Default: ``3e-3``.
+        lr: the learning rate :math:`\eta` (of the first epoch; the peak of ``"one_cycle"``). Default: ``3e-3``.
         weight_decay: Adam's L2 penalty. Default: ``0``.
+        schedule: ``"cosine"``, ``"constant"`` or ``"one_cycle"``. Default: ``"cosine"``.
         clip_grad_norm: clip the total gradient norm to this (:func:`seqlib.clip_grad_norm_`). Default: no clipping.
         val_data: data for ``History.val_loss`` after every epoch.
         seed: seed of Python, NumPy and torch (:func:`seqlib.train.seed_everything`).
         device: where to train. Default: ``"cpu"`` (small models are fastest there).
-        progress, checkpoint_path, callbacks: passed on to :func:`seqlib.train.fit` (the learning-rate schedule
-            runs as the first callback).
+        progress, checkpoint_path, callbacks: passed on to :func:`seqlib.train.fit`.
 
     Returns:
-        The :class:`~seqlib.train.History` of :func:`seqlib.train.fit`.
+        The :class:`~seqlib.train.History` of :func:`seqlib.train.fit` (``History.lr``: the rate of every step).
     """
     dataset = as_dataset("data", data)
     epochs = check_positive_int("epochs", epochs)
     batch_size = check_positive_int("batch_size", batch_size)
-    if isinstance(lr, bool) or not isinstance(lr, int | float) or not lr > 0:
-        raise ValueError(f"lr must be a positive number, but got {lr!r}")
-    if isinstance(weight_decay, bool) or not isinstance(weight_decay, int | float) or not weight_decay >= 0:
-        raise ValueError(f"weight_decay must be a number >= 0, but got {weight_decay!r}")
+    check_positive_float("lr", lr)
+    check_positive_float("weight_decay", weight_decay, allow_zero=True)
+    check_choice("schedule", schedule, SCHEDULES)
     if len(dataset) == 0:  # type: ignore[arg-type]
         raise ValueError("data must hold at least one item")
+    dev = select_device(device)
+    if class_weights is not None:
+        if loss_fn is not None:
+            raise TypeError("give loss_fn or class_weights, not both: class_weights weighs the default cross-entropy")
+        if isinstance(class_weights, str):
+            check_choice("class_weights", class_weights, ("balanced",))
+            class_weights = balanced_class_weights(as_tensors("data", dataset)[1], count_classes(dataset))
+        check_tensor("class_weights", class_weights, "(K,)")
+        loss_fn = functools.partial(F.cross_entropy, weight=class_weights.to(dev))
     seed_everything(seed)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=True)
     val_loader = None if val_data is None else DataLoader(as_dataset("val_data", val_data), batch_size=256)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _cosine(epochs))
+    scheduler = _scheduler(schedule, optimizer, lr, epochs, len(loader))
     return fit(model, loader, loss_fn or F.cross_entropy, optimizer, epochs, val_loader=val_loader,
-               clip_grad_norm=clip_grad_norm, device=device, checkpoint_path=checkpoint_path,
-               callbacks=[lambda epoch, history, m: schedule.step(), *callbacks], progress=progress)
+               clip_grad_norm=clip_grad_norm, device=dev, checkpoint_path=checkpoint_path, callbacks=callbacks,
+               progress=progress, scheduler=scheduler)
+
+
+# --------------------------------------------------------------------------------------------- measuring
+
+
+def _device(model: nn.Module, default: torch.device | str = "cpu") -> torch.device:
+    """Where ``model``'s parameters live (``default`` for a model without parameters)."""
+    param = next(model.parameters(), None)
+    return torch.device(default) if param is None else param.device
 
 
 @torch.no_grad()
@@ -320,8 +457,7 @@ def predict_logits(model: nn.Module, inputs: Tensor, batch_size: int = 256, leng
     """
     check_tensor("inputs", inputs, "(N, L) or (N, L, F)")
     batch_size = check_positive_int("batch_size", batch_size)
-    param = next(model.parameters(), None)
-    device = inputs.device if param is None else param.device  # run where the model lives
+    device = _device(model, inputs.device)  # run where the model lives
     was_training = model.training
     model.eval()
     try:
@@ -337,17 +473,21 @@ def predict_logits(model: nn.Module, inputs: Tensor, batch_size: int = 256, leng
     return torch.cat(outs)
 
 
-def accuracy(model: nn.Module, data: Dataset | tuple[Tensor, Tensor], batch_size: int = 256) -> float:
-    """The fraction of items of ``data`` whose largest logit is the label (eval mode, no gradients)."""
+def accuracy(model: nn.Module, data: Dataset | tuple[Tensor, Tensor], batch_size: int = 256, *,
+             per_class: bool = False) -> float | Tensor:
+    """The fraction of items of ``data`` whose largest logit is the label (eval mode, no gradients).
+
+    With ``per_class=True``: the ``(K,)`` accuracy on each class's own items instead
+    (:func:`seqlib.train.per_class_accuracy`; :math:`K` from ``data.classes``, else the largest label + 1).
+    """
     dataset = as_dataset("data", data)
-    correct, total = 0, 0
-    for x, y in DataLoader(dataset, batch_size=batch_size):
-        logits = predict_logits(model, x, batch_size)
-        correct += int((logits.argmax(-1) == y).sum())
-        total += len(y)
-    if total == 0:
+    if len(dataset) == 0:  # type: ignore[arg-type]
         raise ValueError("data must hold at least one item")
-    return correct / total
+    batch_size = check_positive_int("batch_size", batch_size)
+    predictions, targets = predict(model, DataLoader(dataset, batch_size=batch_size), device=_device(model))
+    if per_class:
+        return per_class_accuracy(predictions, targets, count_classes(dataset))
+    return float((predictions == targets).double().mean())
 
 
 def count_parameters(model: nn.Module) -> int:

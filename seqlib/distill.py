@@ -45,6 +45,7 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from ._checks import (
+    INT_DTYPES,
     check_choice,
     check_floating,
     check_probability,
@@ -61,7 +62,6 @@ from .transfer import TransferSet, check_vocabulary, input_vocab_size, transfer_
 __all__ = ["temperature_softmax", "temperature_log_softmax", "distillation_loss", "distillation_gradient",
            "TransferLoss", "distill"]
 
-_INT_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
 _LOGITS = "(N, C) or (N, L, C)"
 
 
@@ -153,7 +153,7 @@ def _valid_positions(s: Tensor, target: object, mask: object, ignore_index: int,
     valid = None
     if target is not None:
         y = check_tensor("target", target, batch)
-        if y.dtype not in _INT_DTYPES:
+        if y.dtype not in INT_DTYPES:
             raise TypeError(f"target must hold class indices {batch} (dtype torch.int64), but got dtype {y.dtype}; "
                             f"soft targets go in as teacher_logits")
         if y.shape != s.shape[:-1]:

@@ -17,7 +17,7 @@ split               size    use
 The teacher, :func:`build_teacher`, is a two-layer :class:`~seqlib.classifiers.TransformerClassifier`
 (17 478 parameters) trained once by :func:`train_teacher` and cached by :func:`sensor_teacher`
 (:func:`seqlib.cache.cached_model`; 15-40 s on one CPU core the first time, milliseconds afterwards). The
-student, :func:`build_student`, is an :class:`~seqlib.classifiers.LSTMClassifier` with 16 hidden units
+student, :func:`build_student`, is an LSTM :class:`~seqlib.classifiers.RNNClassifier` with 16 hidden units
 (1 446 parameters). :func:`run_student` trains one student by one of the :data:`METHODS`, each with the same recipe
 (:func:`seqlib.classifiers.train_classifier`: Adam at ``lr = 0.03``, cosine decay, gradient norm clipped to 1,
 batches of 64) and the same number of optimiser steps, so that only what the student learns from differs:
@@ -47,7 +47,7 @@ from torch.utils.data import TensorDataset
 from ._checks import check_choice, check_positive_int
 from .cache import cached_model
 from .classifiers import (
-    LSTMClassifier,
+    RNNClassifier,
     TransformerClassifier,
     accuracy,
     count_parameters,
@@ -96,9 +96,10 @@ def build_teacher(seq_len: int = SEQ_LEN) -> TransformerClassifier:
                                  input_size=3, max_len=seq_len)
 
 
-def build_student(hidden_size: int = 16) -> LSTMClassifier:
-    """The untrained student: one LSTM layer of ``hidden_size`` units over the 3 features, a linear head."""
-    return LSTMClassifier(6, hidden_size, input_size=3)
+def build_student(hidden_size: int = 16) -> RNNClassifier:
+    """The untrained student: one LSTM layer of ``hidden_size`` units over the 3 features, a linear head on its last
+    hidden state."""
+    return RNNClassifier(6, hidden_size, cell="lstm", input_size=3)
 
 
 def train_teacher(model: TransformerClassifier, data: SensorDataset | None = None, epochs: int = 10,

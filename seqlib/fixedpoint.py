@@ -42,7 +42,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._checks import check_choice, check_tensor
+from ._checks import check_choice, check_int_range, check_tensor
 
 __all__ = [
     "MAX_BITS", "qrange", "quantize", "dequantize", "saturate", "wrap", "shift_right", "rescale", "mul",
@@ -67,12 +67,8 @@ def check_int_tensor(name: str, value: object) -> Tensor:
 
 
 def check_bits(name: str, value: object, low: int = 2, high: int = MAX_BITS) -> int:
-    """Raise unless ``value`` is an int in ``[low, high]``."""
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, but got {type(value).__name__}")
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be between {low} and {high}, but got {value}")
-    return value
+    """Raise unless ``value`` is an int in ``[low, high]`` (a width in bits; :func:`seqlib._checks.check_int_range`)."""
+    return check_int_range(name, value, low, high)
 
 
 def check_frac_bits(frac_bits: object, bits: int, name: str = "frac_bits") -> int:

@@ -28,7 +28,7 @@ FastGRNN step: :math:`s = T(a + c)`, :math:`z = \sigma(s + b_z)`, :math:`\tilde 
 :math:`\gamma = T((\zeta + \nu)\,2^f - \zeta \cdot z)`, :math:`h' = T(\gamma \cdot \tilde h + z \cdot h)`.
 
 A classifier (a module with a recurrent ``rnn`` and a linear ``head`` on the last hidden state, such as
-:class:`seqlib.sensor_models.SensorClassifier`) adds :math:`\text{logits} = T(h_L W^\top + b\,2^f)`.
+:class:`seqlib.classifiers.RNNClassifier` with ``pool="last"``) adds :math:`\text{logits} = T(h_L W^\top + b\,2^f)`.
 
 The step functions are written once, against a small arithmetic interface (``ops``): ``ops.linear``,
 ``ops.mul`` (exact products), ``ops.trunc`` (:math:`T`), ``ops.sigmoid``, ``ops.tanh``, ``ops.cat``,
@@ -204,6 +204,10 @@ class FixedPointRNN:
             raise TypeError(f"model must be a trained nn.Module (GRU, LSTM, FastGRNN or a classifier with .rnn and "
                             f".head), but got {type(model).__name__}")
         rnn, head = (model.rnn, model.head) if hasattr(model, "rnn") and hasattr(model, "head") else (model, None)
+        if head is not None and (getattr(model, "pool", "last") != "last" or hasattr(model, "embedding")):
+            raise ValueError("FixedPointRNN runs classifiers whose head reads the last hidden state of feature "
+                             f"inputs, but model has pool={getattr(model, 'pool', 'last')!r}"
+                             + (" and a token embedding" if hasattr(model, "embedding") else ""))
         mode = getattr(rnn, "mode", None)
         if mode not in MODES:
             raise TypeError(f"model must be a GRU, LSTM or FastGRNN (or hold one as .rnn), but got "

@@ -21,7 +21,15 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from ._checks import check_choice, check_positive_int, check_probability, check_tensor, shape_str
+from ._checks import (
+    INT_DTYPES,
+    check_choice,
+    check_lengths,
+    check_positive_int,
+    check_probability,
+    check_tensor,
+    shape_str,
+)
 from .attention import AdditiveAttention, causal_mask
 from .embedding import Embedding
 from .normalization import LayerNorm
@@ -32,14 +40,12 @@ from .transformer import TransformerEncoderLayer
 
 __all__ = ["TransformerLM", "RNNLM", "Seq2Seq"]
 
-_INT_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
-
 
 def _check_tokens(name: str, idx: object, expected: str, vocab_size: int, rank: int = 2) -> Tensor:
     """``idx`` must be an integer tensor of the given rank with values in ``[0, vocab_size)``."""
     check_tensor(name, idx, expected)
     assert isinstance(idx, Tensor)
-    if idx.dtype not in _INT_DTYPES:
+    if idx.dtype not in INT_DTYPES:
         raise TypeError(f"{name} must hold integer token indices {expected} (dtype torch.int64), but got dtype "
                         f"{idx.dtype}; convert it with {name}.long()")
     if idx.dim() != rank:
@@ -383,14 +389,8 @@ class Seq2Seq(nn.Module):
 
     def _check_src(self, src: Tensor, src_lengths: Tensor) -> None:
         _check_tokens("src", src, "(N, S)", self.src_vocab_size)
-        check_tensor("src_lengths", src_lengths, "(N,)")
         N, S = src.shape
-        if src_lengths.dtype not in _INT_DTYPES or src_lengths.shape != (N,):
-            raise ValueError(f"src_lengths must be an integer tensor of shape (N,) = ({N},), but got dtype "
-                             f"{src_lengths.dtype} and shape {shape_str(src_lengths.shape)}")
-        if N and (int(src_lengths.min()) < 1 or int(src_lengths.max()) > S):
-            raise ValueError(f"src_lengths must lie in [1, S] = [1, {S}], but got values from "
-                             f"{int(src_lengths.min())} to {int(src_lengths.max())}")
+        check_lengths("src_lengths", src_lengths, N, S, symbol="S")
 
     def encode(self, src: Tensor, src_lengths: Tensor) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor]]:
         r"""Read the source.

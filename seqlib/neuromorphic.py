@@ -29,19 +29,17 @@ import time
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from ._checks import check_choice, check_floating, check_positive_int, check_rank, check_tensor
+from .classifiers import RNNClassifier, accuracy, train_classifier
 from .data import sensor_activity
-from .rnn import GRU
 from .spike_coding import delta_encode, rate_encode
 from .spiking import SpikingClassifier
 from .threads import torch_threads
-from .train import fit, seed_everything
 
-__all__ = ["OpCount", "gru_ops", "spiking_ops", "firing_rate", "sparsity", "GRUClassifier", "encode_sensor",
-           "accuracy", "train_classifier", "compare_on_sensor", "ENCODINGS", "E_MAC_PJ", "E_AC_PJ"]
+__all__ = ["OpCount", "gru_ops", "spiking_ops", "firing_rate", "sparsity", "encode_sensor", "compare_on_sensor",
+           "ENCODINGS", "E_MAC_PJ", "E_AC_PJ"]
 
 #: Energy of one 32-bit float multiply-accumulate and one add, in pJ (45 nm; Horowitz, ISSCC 2014).
 E_MAC_PJ, E_AC_PJ = 4.6, 0.9
@@ -127,19 +125,6 @@ def sparsity(spikes: Tensor) -> float:
     return 1.0 - firing_rate(spikes)
 
 
-class GRUClassifier(nn.Module):
-    """A GRU (:class:`seqlib.GRU`) and a linear layer on its last hidden state: ``(N, L, H_in)`` -> ``(N, C)``."""
-
-    def __init__(self, input_size: int, hidden_size: int, num_classes: int) -> None:
-        super().__init__()
-        self.gru = GRU(input_size, hidden_size, batch_first=True)
-        self.head = nn.Linear(hidden_size, num_classes)
-
-    def forward(self, input: Tensor) -> Tensor:
-        _, h = self.gru(input)  # h: (1, N, H)
-        return self.head(h[-1])  # (N, C)
-
-
 def encode_sensor(x: Tensor, encoding: str = "current", *, mean: Tensor | None = None, std: Tensor | None = None,
                   threshold: float = 0.1, seed: int = 0) -> Tensor:
     r"""Present accelerometer windows ``(N, L, 3)`` (in g) to a spiking network.
@@ -164,29 +149,6 @@ def encode_sensor(x: Tensor, encoding: str = "current", *, mean: Tensor | None =
     if encoding == "current":
         return z
     return rate_encode(torch.sigmoid(z), generator=torch.Generator().manual_seed(seed))
-
-
-@torch.no_grad()
-def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 512) -> float:
-    """The fraction of ``x`` ``(N, L, F)`` that ``model`` classifies as ``y`` ``(N,)``, in eval mode."""
-    was_training = model.training
-    model.eval()
-    correct = sum(int((model(x[i: i + batch_size]).argmax(1) == y[i: i + batch_size]).sum())
-                  for i in range(0, len(x), batch_size))
-    model.train(was_training)
-    return correct / len(x)
-
-
-def train_classifier(model: nn.Module, x: Tensor, y: Tensor, *, epochs: int = 10, batch_size: int = 64,
-                     lr: float = 5e-3, seed: int = 0) -> list[float]:
-    """Train ``model`` on ``(x, y)`` with Adam and cross-entropy (:func:`seqlib.train.fit`, seeded); returns the
-    training loss of every epoch."""
-    seed_everything(seed)
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=batch_size, shuffle=True,
-                                         generator=torch.Generator().manual_seed(seed))
-    history = fit(model, loader, F.cross_entropy, torch.optim.Adam(model.parameters(), lr=lr), epochs,
-                  device="cpu", progress=False)
-    return history.train_loss
 
 
 @torch_threads(1)
@@ -215,15 +177,15 @@ def compare_on_sensor(seed: int = 0, *, hidden_size: int = 64, encoding: str = "
     s_train = encode_sensor(train.inputs, encoding, mean=mean, std=std, seed=seed)
     s_test = encode_sensor(test.inputs, encoding, mean=mean, std=std, seed=seed + 1)
     classes = len(train.classes)
+    recipe = {"lr": lr, "batch_size": batch_size, "schedule": "constant", "seed": seed, "progress": False}
 
     torch.manual_seed(seed)
     snn = SpikingClassifier(s_train.shape[-1], hidden_size, classes, threshold=threshold, learn_beta=learn_beta,
                             beta=torch.full((hidden_size,), beta) if learn_beta else beta)
     start = time.perf_counter()
-    train_classifier(snn, s_train, train.targets, epochs=spiking_epochs or epochs, lr=lr, batch_size=batch_size,
-                     seed=seed)
+    train_classifier(snn, (s_train, train.targets), epochs=spiking_epochs or epochs, **recipe)
     snn_seconds = time.perf_counter() - start
-    snn_acc = accuracy(snn, s_test, test.targets)
+    snn_acc = accuracy(snn, (s_test, test.targets))
     with torch.no_grad():
         snn.eval()
         snn(s_test)
@@ -232,12 +194,12 @@ def compare_on_sensor(seed: int = 0, *, hidden_size: int = 64, encoding: str = "
                            num_classes=classes)
 
     torch.manual_seed(seed)
-    gru = GRUClassifier(3, hidden_size, classes)
+    gru = RNNClassifier(classes, hidden_size, cell="gru", input_size=3)
     start = time.perf_counter()
-    train_classifier(gru, x_train, train.targets, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
+    train_classifier(gru, (x_train, train.targets), epochs=epochs, **recipe)
     gru_seconds = time.perf_counter() - start
     gru_cost = gru_ops(seq_len, 3, hidden_size, classes)
-    return {"snn_accuracy": snn_acc, "gru_accuracy": accuracy(gru, x_test, test.targets),
+    return {"snn_accuracy": snn_acc, "gru_accuracy": accuracy(gru, (x_test, test.targets)),
             "firing_rate": firing_rate(spikes), "snn_acs": snn_cost.acs, "snn_macs": snn_cost.macs,
             "snn_energy_pj": snn_cost.energy_pj(), "gru_macs": gru_cost.macs, "gru_energy_pj": gru_cost.energy_pj(),
             "snn_seconds": snn_seconds, "gru_seconds": gru_seconds}

@@ -40,7 +40,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._checks import check_bool, check_floating, check_tensor, shape_str
+from ._checks import check_bool, check_floating, check_int_range, check_tensor, shape_str
 
 __all__ = ["quant_range", "check_bits", "fake_quantize", "quantize", "dequantize", "uniform_levels", "QParams"]
 
@@ -49,11 +49,7 @@ QParams = tuple[Tensor, Tensor]  # (scale, zero_point)
 
 def check_bits(bits: object, name: str = "bits") -> int:
     """Raise unless ``bits`` is an ``int`` from 2 to 16 (``bool`` excluded); return it."""
-    if not isinstance(bits, int) or isinstance(bits, bool):
-        raise TypeError(f"{name} must be an int from 2 to 16, but got {type(bits).__name__}")
-    if not 2 <= bits <= 16:
-        raise ValueError(f"{name} must be from 2 to 16, but got {bits}")
-    return bits
+    return check_int_range(name, bits, 2, 16)
 
 
 def quant_range(bits: int = 8, signed: bool = True) -> tuple[int, int]:

@@ -15,54 +15,50 @@ class), then quantized at :math:`b` bits by one of these :data:`SCHEMES`:
                     scaling, HomoVar-weighted loss (:mod:`seqlib.climbq`)
 ==================  =================================================================================================
 
-and evaluated class by class on a balanced test set (:func:`seqlib.train.per_class_accuracy`). Everything is seeded
+and evaluated class by class on a balanced test set (``seqlib.classifiers.accuracy(model, test, per_class=True)``,
+:func:`seqlib.train.per_class_accuracy`). The float model is a :class:`seqlib.classifiers.RNNClassifier` (one LSTM
+layer, the mean of its outputs over time, a linear head); it and every QAT run train with
+:func:`seqlib.classifiers.train_classifier` (Adam, cosine schedule, gradient norm clipped to 1). Everything is seeded
 and sized for a laptop CPU: training the float model takes about 20 s on one core, a QAT run a few seconds.
 
 ::
 
     train, test = sensor_long_tailed([2000, 500, 100, 20])
-    model = train_classifier(SequenceClassifier(), train, seed=0)
+    model = float_classifier(train, seed=0)
     quantized = quantize_scheme(model, "climbq", bits=2, train=train, seed=0)
-    per_class(quantized, test)            # tensor of K accuracies
+    accuracy(quantized, test, per_class=True)            # tensor of K accuracies
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import Dataset
 
-from ._checks import check_choice, check_positive_int
+from ._checks import check_choice
+from .classifiers import RNNClassifier, as_tensors, count_classes, train_classifier
 from .climbq import HomoVarLoss, class_labels, homovar_class_weights
 from .qat import calibrate, quantize_model
-from .rnn import LSTM
-from .train import fit, per_class_accuracy, predict, seed_everything
 
-__all__ = ["SequenceClassifier", "balanced_class_weights", "train_classifier", "quantize_scheme", "per_class",
-           "SCHEMES"]
+__all__ = ["build_classifier", "float_classifier", "quantize_scheme", "SCHEMES"]
 
 SCHEMES = ("uniform", "cdf", "uniform_qat", "cdf_qat", "climbq")
 
 
-class SequenceClassifier(nn.Module):
-    r"""``seqlib.LSTM`` over the window, the mean of its outputs over time, a linear layer to :math:`K` logits.
+def build_classifier(num_classes: int = 4, hidden_size: int = 32, input_size: int = 3) -> RNNClassifier:
+    """The untrained float model: ``seqlib.LSTM`` over the window, the mean of its outputs, a linear head."""
+    return RNNClassifier(num_classes, hidden_size, cell="lstm", pool="mean", input_size=input_size)
 
-    Inputs: x :math:`(N, L, H_{in})`; output: logits :math:`(N, K)`. :meth:`features` gives the :math:`(N, H)`
-    averaged hidden states the linear layer reads.
-    """
 
-    def __init__(self, input_size: int = 3, hidden_size: int = 32, num_classes: int = 4):
-        super().__init__()
-        self.lstm = LSTM(input_size, hidden_size, batch_first=True)
-        self.head = nn.Linear(hidden_size, num_classes)
-
-    def features(self, x: Tensor) -> Tensor:
-        out, _ = self.lstm(x)  # (N, L, H)
-        return out.mean(dim=1)  # (N, H)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.features(x))  # (N, K)
+def float_classifier(train: Dataset, *, hidden_size: int = 32, epochs: int = 30, lr: float = 1e-2,
+                     batch_size: int = 64, seed: int = 0) -> RNNClassifier:
+    """The float model trained on ``train`` with the class-balanced cross-entropy (every class weighs the same in
+    the loss), its initial weights and the training seeded by ``seed``; returned in eval mode."""
+    torch.manual_seed(seed)  # the initial weights
+    model = build_classifier(count_classes(train), hidden_size, as_tensors("train", train)[0].shape[-1])
+    train_classifier(model, train, class_weights="balanced", epochs=epochs, lr=lr, batch_size=batch_size,
+                     clip_grad_norm=1.0, seed=seed, progress=False)
+    return model.eval()
 
 
 class _WithLabels(nn.Module):
@@ -77,40 +73,18 @@ class _WithLabels(nn.Module):
             return self.model(x)
 
 
-def balanced_class_weights(targets: Tensor, num_classes: int) -> Tensor:
-    r"""``(K,)`` weights :math:`\propto 1/n_k`, summing to :math:`K`: every class weighs the same in the loss."""
-    counts = torch.bincount(targets, minlength=num_classes).float()
-    if bool((counts == 0).any()):
-        raise ValueError(f"every class needs training examples, but the counts are {counts.long().tolist()}")
-    weights = 1.0 / counts
-    return weights * num_classes / weights.sum()
+class _LabelledInputs(Dataset):
+    """Items ``((x, y), y)`` of a labelled dataset: the model reads the label beside its input (``_WithLabels``)."""
 
+    def __init__(self, data: Dataset):
+        self.data = data
 
-def _loader(data: Dataset | tuple[Tensor, Tensor], batch_size: int, with_labels: bool = False) -> DataLoader:
-    x, y = (data.inputs, data.targets) if hasattr(data, "inputs") else data
-    pairs = TensorDataset(x, y, y) if with_labels else TensorDataset(x, y)
-    collate = (lambda b: ((torch.stack([i[0] for i in b]), torch.stack([i[1] for i in b])),
-                          torch.stack([i[2] for i in b]))) if with_labels else None
-    return DataLoader(pairs, batch_size=batch_size, shuffle=True, collate_fn=collate)
+    def __len__(self) -> int:
+        return len(self.data)  # type: ignore[arg-type]
 
-
-def _train(model: nn.Module, loader: DataLoader, loss_fn, epochs: int, lr: float) -> None:
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
-    fit(model, loader, loss_fn, optimizer, epochs, clip_grad_norm=1.0, device="cpu", progress=False,
-        callbacks=[lambda epoch, history, m: schedule.step()])
-
-
-def train_classifier(model: nn.Module, train: Dataset, *, epochs: int = 30, lr: float = 1e-2, batch_size: int = 64,
-                     seed: int = 0) -> nn.Module:
-    """Train ``model`` in floating point with the class-balanced cross-entropy (Adam, cosine schedule, clipping at
-    1), seeded; returns it in eval mode."""
-    check_positive_int("epochs", epochs)
-    seed_everything(seed)
-    num_classes = len(train.classes) if hasattr(train, "classes") else int(train.targets.max()) + 1
-    weight = balanced_class_weights(train.targets, num_classes)
-    _train(model, _loader(train, batch_size), lambda out, y: F.cross_entropy(out, y, weight=weight), epochs, lr)
-    return model.eval()
+    def __getitem__(self, i: int) -> tuple[tuple[Tensor, Tensor], Tensor]:
+        x, y = self.data[i]
+        return (x, y), y
 
 
 def quantize_scheme(model: nn.Module, scheme: str, bits: int, train: Dataset, *, per_channel: bool = False,
@@ -131,30 +105,21 @@ def quantize_scheme(model: nn.Module, scheme: str, bits: int, train: Dataset, *,
         seed: seeds the QAT run.
     """
     check_choice("scheme", scheme, SCHEMES)
-    num_classes = len(train.classes) if hasattr(train, "classes") else int(train.targets.max()) + 1
+    inputs, targets = as_tensors("train", train)
+    num_classes = count_classes(train)
     grid = {"uniform": "uniform", "uniform_qat": "uniform", "cdf": "cdf", "cdf_qat": "cdf", "climbq": "climbq"}[scheme]
     quantized = quantize_model(model, bits, per_channel=per_channel, scheme=grid,
                                num_classes=num_classes if grid == "climbq" else None)
-    calibration = [(train.inputs[i:i + 512], train.targets[i:i + 512]) for i in range(0, len(train), 512)]
-    calibrate(quantized, calibration)
+    calibrate(quantized, [(inputs[i:i + 512], targets[i:i + 512]) for i in range(0, len(inputs), 512)])
     if scheme in ("uniform", "cdf"):
         return quantized
-    seed_everything(seed)
+    recipe = {"epochs": qat_epochs, "lr": lr, "batch_size": batch_size, "clip_grad_norm": 1.0, "seed": seed,
+              "progress": False}
     if scheme in ("uniform_qat", "cdf_qat"):
-        weight = balanced_class_weights(train.targets, num_classes)
-        _train(quantized, _loader(train, batch_size), lambda out, y: F.cross_entropy(out, y, weight=weight),
-               qat_epochs, lr)
+        train_classifier(quantized, train, class_weights="balanced", **recipe)
         return quantized.eval()
     with torch.no_grad():
-        features = model.features(train.inputs) if hasattr(model, "features") else train.inputs
-    loss = HomoVarLoss(homovar_class_weights(features, train.targets, num_classes, alpha=alpha, beta=beta))
-    _train(_WithLabels(quantized), _loader(train, batch_size, with_labels=True), loss, qat_epochs, lr)
+        features = model.features(inputs) if hasattr(model, "features") else inputs
+    loss = HomoVarLoss(homovar_class_weights(features, targets, num_classes, alpha=alpha, beta=beta))
+    train_classifier(_WithLabels(quantized), _LabelledInputs(train), loss_fn=loss, **recipe)
     return quantized.eval()
-
-
-def per_class(model: nn.Module, test: Dataset, batch_size: int = 1024) -> Tensor:
-    """``(K,)`` accuracy of ``model`` on each class's examples of ``test`` (:func:`seqlib.train.per_class_accuracy`)."""
-    num_classes = len(test.classes) if hasattr(test, "classes") else int(test.targets.max()) + 1
-    loader = DataLoader(TensorDataset(test.inputs, test.targets), batch_size=batch_size)
-    predictions, targets = predict(model, loader, device="cpu")
-    return per_class_accuracy(predictions, targets, num_classes)

@@ -33,13 +33,12 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from ._checks import check_probability, check_tensor, shape_str
-from .classifiers import as_dataset, predict_logits
+from ._checks import INT_DTYPES, check_lengths, check_probability, check_tensor, shape_str
+from .classifiers import as_tensors, predict_logits
 from .embedding import Embedding
 
 __all__ = ["augment", "augmented_copies", "TransferSet", "transfer_set", "input_vocab_size", "check_vocabulary"]
 
-_INT_DTYPES = (torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8)
 _X = "(N, L) tokens or (N, L, F) features"
 
 
@@ -53,16 +52,10 @@ def _check_ngram_range(ngram_range: object) -> tuple[int, int]:
 
 
 def _check_lengths(lengths: object, n: int, L: int) -> Tensor:
+    """``lengths`` checked (:func:`seqlib._checks.check_lengths`) as int64 on the CPU; all ``L`` if ``None``."""
     if lengths is None:
         return torch.full((n,), L, dtype=torch.int64)
-    lengths = check_tensor("lengths", lengths, "(N,)")
-    if lengths.dtype not in _INT_DTYPES or lengths.shape != (n,):
-        raise ValueError(f"lengths must be an int64 tensor of shape (N,) = ({n},), but got dtype {lengths.dtype} "
-                         f"and shape {shape_str(lengths.shape)}")
-    if n and (int(lengths.min()) < 1 or int(lengths.max()) > L):
-        raise ValueError(f"lengths must be in [1, L] = [1, {L}], but got values from {int(lengths.min())} to "
-                         f"{int(lengths.max())}")
-    return lengths.long().cpu()
+    return check_lengths("lengths", lengths, n, L).long().cpu()
 
 
 def _mask_fill(x: Tensor, mask_value: object, valid: Tensor) -> Tensor:
@@ -112,7 +105,7 @@ def augment(
     Outputs: a new tensor of the shape and dtype of ``x``.
     """
     check_tensor("x", x, _X)
-    if x.dim() != (2 if x.dtype in _INT_DTYPES else 3) or not (x.dtype in _INT_DTYPES or x.is_floating_point()):
+    if x.dim() != (2 if x.dtype in INT_DTYPES else 3) or not (x.dtype in INT_DTYPES or x.is_floating_point()):
         raise ValueError(f"x must be integer tokens (N, L) or floating-point features (N, L, F), but got dtype "
                          f"{x.dtype} and shape {shape_str(x.shape)}")
     mask_prob = check_probability("mask_prob", mask_prob)
@@ -191,22 +184,6 @@ def input_vocab_size(model: nn.Module) -> int | None:
         if isinstance(module, Embedding | nn.Embedding):
             return int(module.num_embeddings)
     return None
-
-
-def _labelled_tensors(data: object) -> tuple[Tensor, Tensor]:
-    """The ``(inputs, targets)`` of a labelled dataset, stacked."""
-    dataset = as_dataset("data", data)
-    inputs, targets = getattr(dataset, "inputs", None), getattr(dataset, "targets", None)
-    if isinstance(dataset, torch.utils.data.TensorDataset):
-        inputs, targets = dataset.tensors
-    if not (isinstance(inputs, Tensor) and isinstance(targets, Tensor)):
-        items = [dataset[i] for i in range(len(dataset))]  # type: ignore[arg-type]
-        if not items:
-            raise ValueError("data must hold at least one labelled item")
-        inputs, targets = torch.stack([x for x, _ in items]), torch.stack([torch.as_tensor(y) for _, y in items])
-    if targets.dtype not in _INT_DTYPES:
-        raise TypeError(f"data's targets must be class indices (int64), but got dtype {targets.dtype}")
-    return inputs, targets.long()
 
 
 def check_vocabulary(name: str, model: nn.Module, inputs: Tensor, mask_value: object) -> None:
@@ -289,7 +266,7 @@ def transfer_set(
         ValueError: token ids (or ``mask_value``) outside the teacher's vocabulary, or ``unlabelled`` sequences of
             another shape than the labelled ones.
     """
-    inputs, targets = _labelled_tensors(data)
+    inputs, targets = as_tensors("data", data)
     if unlabelled is not None:
         check_tensor("unlabelled", unlabelled, "(U, L) or (U, L, F), like the labelled inputs")
         if unlabelled.shape[1:] != inputs.shape[1:] or unlabelled.dtype != inputs.dtype:

@@ -162,13 +162,13 @@ def test_bad_input_raises_clear_errors():
         fx.quantize(torch.tensor([1.0]), 16, 16)
     with pytest.raises(ValueError, match="frac_bits < bits"):
         fx.mul(q, q, 8, 8)
-    with pytest.raises(ValueError, match="between 2 and 32"):
+    with pytest.raises(ValueError, match="from 2 to 32"):
         fx.quantize(torch.tensor([1.0]), 4, 33)
     with pytest.raises(ValueError, match="outside the signed 8-bit range"):
         fx.mul(torch.tensor([300]), torch.tensor([1]), 4, 8)  # mismatched bit-widths
     with pytest.raises(ValueError, match="NaN"):
         fx.quantize(torch.tensor([math.nan]), 4)
-    with pytest.raises(ValueError, match="from_bits must be between 2 and 8"):
+    with pytest.raises(ValueError, match="from_bits must be from 2 to 8"):
         fx.sign_extend(torch.tensor([1]), 16, 8)  # widening to fewer bits
     with pytest.raises(ValueError, match="8-bit patterns"):
         fx.sign_extend(torch.tensor([-1]), 8, 16)  # a value, not a pattern

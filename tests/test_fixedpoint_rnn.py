@@ -8,11 +8,12 @@ import torch
 
 import seqlib
 from seqlib import lut
+from seqlib.classifiers import RNNClassifier, accuracy
 from seqlib.data import sensor_activity
 from seqlib.fastgrnn import FastGRNN
 from seqlib.fixedpoint import dequantize, quantize
 from seqlib.fixedpoint_rnn import FixedPointRNN
-from seqlib.sensor_models import SensorClassifier, accuracy, train_sensor_classifier
+from seqlib.sensor_models import build_sensor_classifier, fixed_point_accuracy, train_sensor_classifier
 
 pytestmark = pytest.mark.part4
 
@@ -25,7 +26,7 @@ def models():
         "seqlib.LSTM": seqlib.LSTM(3, 5),
         "torch.LSTM": torch.nn.LSTM(3, 5, batch_first=True),
         "FastGRNN": FastGRNN(3, 7, batch_first=True),
-        "classifier": SensorClassifier("gru", hidden_size=6),
+        "classifier": build_sensor_classifier("gru", hidden_size=6),
     }
 
 
@@ -135,18 +136,19 @@ def test_integer_end_to_end_and_layouts():
 @pytest.mark.slow
 def test_sensor_classifier_keeps_its_accuracy_in_fixed_point():
     torch.manual_seed(0)
-    model = SensorClassifier("gru", hidden_size=12)
-    losses = train_sensor_classifier(model, n_train=800, epochs=10)
-    assert losses[-1] < losses[0]
+    model = build_sensor_classifier("gru", hidden_size=12)
+    history = train_sensor_classifier(model, n_train=800, epochs=10)
+    assert history.train_loss[-1] < history.train_loss[0] and set(history.lr) == {0.02}  # a constant rate
     model.eval()
     test = sensor_activity(400, seq_len=32, seed=99)
+    assert accuracy(model, test) > 0.5  # well above chance (1/6)
     with torch.no_grad():
         float_pred = model(test.inputs).argmax(-1)
-    assert accuracy(float_pred, test.targets) > 0.5  # well above chance (1/6)
-    agree = {f: accuracy(FixedPointRNN.from_float(model, frac_bits=f, bits=f + 8).predict(test.inputs), float_pred)
-             for f in (12, 8, 2)}
-    assert agree[12] >= 0.98 and agree[8] >= 0.9  # the same decisions as the float model, nearly always
-    assert agree[2] < agree[12]  # two fractional bits are too few
+    agree = fixed_point_accuracy(model, test.inputs, float_pred, frac_bits=(12, 8, 2), digit_bits=(8,), int_bits=8)
+    assert agree[(12, 8)] >= 0.98 and agree[(8, 8)] >= 0.9  # the same decisions as the float model, nearly always
+    assert agree[(2, 8)] < agree[(12, 8)]  # two fractional bits are too few
+    direct = FixedPointRNN.from_float(model, frac_bits=8, bits=16).predict(test.inputs)
+    assert agree[(8, 8)] == float((direct == float_pred).double().mean())
 
 
 def test_sensor_classifier_is_cached(tmp_path, monkeypatch):
@@ -186,5 +188,9 @@ def test_bad_input_raises_clear_errors():
         fx.forward_int(torch.zeros(5, 2, 4, dtype=torch.long))
     with pytest.raises(ValueError, match="predict needs a classifier"):
         fx.predict(torch.randn(5, 2, 3))
-    with pytest.raises(ValueError, match="kind"):
-        SensorClassifier("transformer")
+    with pytest.raises(ValueError, match="cell must be one of"):
+        build_sensor_classifier("transformer")
+    with pytest.raises(ValueError, match="pool='mean'"):
+        FixedPointRNN.from_float(RNNClassifier(3, 4, cell="gru", pool="mean", input_size=3))
+    with pytest.raises(ValueError, match="token embedding"):
+        FixedPointRNN.from_float(RNNClassifier(3, 4, cell="gru", vocab_size=10))

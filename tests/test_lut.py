@@ -176,9 +176,9 @@ def test_bad_input_raises_clear_errors():
         lut.exp_lut(torch.tensor([-5, 3]), 8)
     with pytest.raises(TypeError, match="integer tensor"):
         lut.sigmoid_lut(torch.tensor([0.5]), 8)
-    with pytest.raises(ValueError, match="digit_bits must be between 1 and 12"):
+    with pytest.raises(ValueError, match="digit_bits must be from 1 to 12"):
         lut.exp_lut(torch.tensor([-5]), 8, digit_bits=0)
-    with pytest.raises(ValueError, match="frac_bits must be between 0 and 30"):
+    with pytest.raises(ValueError, match="frac_bits must be from 0 to 30"):
         lut.tanh_lut(torch.tensor([1]), 31)
     with pytest.raises(ValueError, match="x > 0"):
         lut.rsqrt_lut(torch.tensor([4, 0]), 8)

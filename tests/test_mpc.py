@@ -226,7 +226,7 @@ def test_bad_input_raises_clear_errors():
         share(torch.tensor([0.5]))
     with pytest.raises(ValueError, match="same shape"):
         reveal(torch.zeros(2, dtype=torch.long), torch.zeros(3, dtype=torch.long))
-    with pytest.raises(ValueError, match="between 2 and 64"):
+    with pytest.raises(ValueError, match="from 2 to 64"):
         share(torch.tensor([1]), bits=65)
     tp = TwoParty(ring_bits=16)
     x = tp.share_input(0, torch.tensor([1, 2]))

@@ -7,11 +7,11 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from seqlib.classifiers import RNNClassifier
 from seqlib.data import sensor_activity
 from seqlib.neuromorphic import (
     E_AC_PJ,
     E_MAC_PJ,
-    GRUClassifier,
     OpCount,
     compare_on_sensor,
     encode_sensor,
@@ -28,13 +28,13 @@ pytestmark = pytest.mark.part4
 @pytest.mark.parametrize(("L", "H_in", "H", "C"), [(20, 3, 16, 6), (7, 5, 9, 0)])
 def test_gru_macs_equal_torch_flop_counter(L, H_in, H, C):
     """Every multiply-add of seqlib's GRU (and the head) as torch's FLOP counter sees them: FLOPs = 2 x MACs."""
-    model = GRUClassifier(H_in, H, max(C, 1))
+    model = RNNClassifier(max(C, 1), H, cell="gru", input_size=H_in)
     x = torch.randn(4, L, H_in)
     with FlopCounterMode(display=False) as counter:
         if C:
             model(x)
         else:
-            model.gru(x)
+            model.rnn(x)
     assert counter.get_total_flops() == 2 * 4 * gru_ops(L, H_in, H, C).macs
 
 

@@ -13,7 +13,7 @@ from seqlib.fastgrnn import FastGRNN
 from seqlib.fixedpoint_rnn import FixedPointRNN
 from seqlib.mpc import Dealer
 from seqlib.secure_rnn import CostReport, secure_inference
-from seqlib.sensor_models import SensorClassifier
+from seqlib.sensor_models import build_sensor_classifier
 
 pytestmark = pytest.mark.part4
 
@@ -27,8 +27,8 @@ def random_model(kind: str, seed: int):
         "torch-gru-2": lambda: torch.nn.GRU(3, H, num_layers=2),
         "lstm": lambda: seqlib.LSTM(3, H),
         "fastgrnn": lambda: FastGRNN(3, H, batch_first=True),
-        "classifier-lstm": lambda: SensorClassifier("lstm", hidden_size=H, num_classes=4),
-        "classifier-fastgrnn": lambda: SensorClassifier("fastgrnn", hidden_size=H, num_classes=3),
+        "classifier-lstm": lambda: build_sensor_classifier("lstm", hidden_size=H, num_classes=4),
+        "classifier-fastgrnn": lambda: build_sensor_classifier("fastgrnn", hidden_size=H, num_classes=3),
     }
     torch.manual_seed(seed)
     model = builders[kind]()
@@ -64,7 +64,7 @@ def test_integer_input_and_unbatched_input():
 # -- the cost report ---------------------------------------------------------------------------------------------------
 def test_cost_report_adds_up_and_the_math_functions_dominate():
     torch.manual_seed(0)
-    model = SensorClassifier("gru", hidden_size=4, num_classes=3)
+    model = build_sensor_classifier("gru", hidden_size=4, num_classes=3)
     fx = FixedPointRNN.from_float(model, frac_bits=10, bits=16, digit_bits=6)
     N, L, H, H_in, C, ell = 2, 5, 4, 3, 3, 64
     result = secure_inference(fx, torch.randn(N, L, H_in))
@@ -126,8 +126,8 @@ def independence_statistics(secret_a, secret_b, party: int, runs: int) -> tuple[
 
 def two_models_and_inputs():
     torch.manual_seed(0)
-    model_a = SensorClassifier("fastgrnn", hidden_size=2, num_classes=2)
-    model_b = SensorClassifier("fastgrnn", hidden_size=2, num_classes=2)
+    model_a = build_sensor_classifier("fastgrnn", hidden_size=2, num_classes=2)
+    model_b = build_sensor_classifier("fastgrnn", hidden_size=2, num_classes=2)
     with torch.no_grad():
         for p in model_b.parameters():
             p.copy_(-3 * p + 0.5)  # very different weights

@@ -8,7 +8,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from seqlib.classifiers import LSTMClassifier, TransformerClassifier, predict_logits
+from seqlib.classifiers import RNNClassifier, TransformerClassifier, predict_logits
 from seqlib.data import sensor_activity
 from seqlib.distill import distill
 from seqlib.transfer import TransferSet, augment, augmented_copies, input_vocab_size, transfer_set
@@ -158,9 +158,9 @@ def test_augment_bad_input():
         augment(x, ngram_range=(4, 2), mask_value=MASK)
     with pytest.raises(ValueError, match=r"\(N, L\).*\(N, L, F\)"):
         augment(torch.randn(4, 5), mask_value=0.0)
-    with pytest.raises(ValueError, match="lengths must be in"):
+    with pytest.raises(ValueError, match="lengths must lie in"):
         augment(x, lengths=torch.full((64,), 13), mask_value=MASK)
-    with pytest.raises(ValueError, match=r"lengths must be an int64 tensor of shape \(N,\)"):
+    with pytest.raises(ValueError, match=r"lengths must be an integer tensor of shape \(N,\)"):
         augment(x, lengths=torch.full((3,), 2), mask_value=MASK)
     with pytest.raises(TypeError, match="mask_value must be 'mean'"):
         augment(features(), mask_value="zero")
@@ -213,7 +213,7 @@ def test_transfer_set_holds_the_three_groups_scored_by_the_teacher_once():
 def test_distill_never_calls_the_teacher_while_training():
     data = sensor_activity(40, 16, seed=0)
     teacher = CountingTeacher(input_size=3, num_classes=6)
-    student = LSTMClassifier(6, 4, input_size=3)
+    student = RNNClassifier(6, 4, input_size=3)
     distill(student, teacher, data, unlabelled=sensor_activity(60, 16, seed=1).inputs, copies=1, epochs=3,
             batch_size=16, progress=False)
     assert teacher.calls == 1
@@ -222,7 +222,7 @@ def test_distill_never_calls_the_teacher_while_training():
 def test_distill_builds_the_augmented_token_transfer_set_itself(tmp_path):
     x, y = tokens(n=24, L=10, vocab=20), torch.randint(0, 4, (24,))
     teacher = CountingTeacher(vocab_size=20)
-    student = LSTMClassifier(4, 8, vocab_size=20)
+    student = RNNClassifier(4, 8, vocab_size=20)
     history = distill(student, teacher, (x, y), copies=2, augment={"mask_value": MASK, "ngram_range": (2, 4)},
                       temperature=3.0, alpha=0.7, epochs=2, batch_size=24, progress=False,
                       checkpoint_path=tmp_path / "student.pt", val_data=(x, y))
@@ -235,21 +235,21 @@ def test_distill_builds_the_augmented_token_transfer_set_itself(tmp_path):
 def test_token_transfer_set_and_vocabulary_checks():
     x, y = tokens(n=24, L=10, vocab=20), torch.randint(0, 4, (24,))
     teacher = CountingTeacher(vocab_size=20)
-    assert input_vocab_size(teacher) == 20 and input_vocab_size(LSTMClassifier(4, 3, vocab_size=9)) == 9
-    assert input_vocab_size(LSTMClassifier(4, 3, input_size=2)) is None
+    assert input_vocab_size(teacher) == 20 and input_vocab_size(RNNClassifier(4, 3, vocab_size=9)) == 9
+    assert input_vocab_size(RNNClassifier(4, 3, input_size=2)) is None
     ts = transfer_set(teacher, (x, y), copies=3, seed=0, mask_value=MASK)
     assert len(ts) == 96 and bool((ts.inputs[24:] == MASK).any())
-    student = LSTMClassifier(4, 8, vocab_size=20)
+    student = RNNClassifier(4, 8, vocab_size=20)
     distill(student, teacher, ts, alpha=1.0, epochs=1, progress=False)  # a ready transfer set
     with pytest.raises(ValueError, match="vocabulary mismatch: the student reads 30 input tokens but the teacher "
                                          "reads 20"):
-        distill(LSTMClassifier(4, 8, vocab_size=30), teacher, ts, epochs=1, progress=False)
+        distill(RNNClassifier(4, 8, vocab_size=30), teacher, ts, epochs=1, progress=False)
     with pytest.raises(ValueError, match=r"vocabulary mismatch: the teacher reads token ids in \[0, 20\)"):
         transfer_set(teacher, (x, y), copies=1, mask_value=25)
     with pytest.raises(ValueError, match="vocabulary mismatch"):
         transfer_set(teacher, (x + 10, y))
     with pytest.raises(ValueError, match=r"same C classes.*C = 5.*C = 4"):
-        distill(LSTMClassifier(5, 8, vocab_size=20), teacher, ts, epochs=1, progress=False)
+        distill(RNNClassifier(5, 8, vocab_size=20), teacher, ts, epochs=1, progress=False)
     with pytest.raises(ValueError, match="already a TransferSet"):
         distill(student, teacher, ts, copies=2, epochs=1, progress=False)
     with pytest.raises(ValueError, match="unlabelled must be sequences like the labelled inputs"):

@@ -2,35 +2,19 @@
 
 from __future__ import annotations
 
-import io
 import math
 
 import matplotlib
 import numpy as np
 import pytest
 import torch
+from figure_checks import no_pyplot_figures, renders  # noqa: F401 (an autouse fixture)
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
 from seqlib import viz
 
 pytestmark = pytest.mark.part1
-
-
-@pytest.fixture(autouse=True)
-def no_pyplot_figures():
-    """The functions never register figures with pyplot (nothing for the caller to close)."""
-    import matplotlib.pyplot as plt
-
-    before = plt.get_fignums()
-    yield
-    assert plt.get_fignums() == before
-
-
-def renders(fig: Figure) -> None:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    assert buffer.getvalue()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def lines_with_data(ax):
@@ -285,7 +269,7 @@ def test_package_table_is_complete():
     import importlib
     import pkgutil
 
-    modules = {m.name for m in pkgutil.iter_modules(viz.__path__)}
+    modules = {m.name for m in pkgutil.iter_modules(viz.__path__) if not m.name.startswith("_")}  # _data: helpers
     assert modules == viz._SUBMODULES
     for name, module in viz._EXPORTS.items():
         assert getattr(importlib.import_module(f"seqlib.viz.{module}"), name) is getattr(viz, name)

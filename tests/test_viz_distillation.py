@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from figure_checks import no_pyplot_figures  # noqa: F401 (an autouse fixture)
 from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 
@@ -72,7 +73,7 @@ def test_accuracy_bars_show_mean_spread_and_every_seed():
 def test_accuracy_bars_bad_input():
     with pytest.raises(TypeError, match="non-empty mapping"):
         viz.plot_accuracy_bars([0.5, 0.6])
-    with pytest.raises(TypeError, match="non-empty mapping"):
+    with pytest.raises(ValueError, match="non-empty mapping"):
         viz.plot_accuracy_bars({})
     with pytest.raises(ValueError, match=r"accuracies\['a'\] must have shape \(seeds,\)"):
         viz.plot_accuracy_bars({"a": []})

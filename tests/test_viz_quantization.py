@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from figure_checks import no_pyplot_figures  # noqa: F401 (an autouse fixture)
 
 from seqlib import quant_demo, viz
 from seqlib.cdf_quant import cdf_levels, fit_distribution
+from seqlib.classifiers import accuracy
 from seqlib.data import sensor_long_tailed
 from seqlib.observers import choose_qparams
 from seqlib.quant import uniform_levels
@@ -18,14 +20,13 @@ pytestmark = pytest.mark.part4
 @pytest.fixture(scope="module")
 def run():
     train, test = sensor_long_tailed([60, 20, 8, 4], test_per_class=8, seq_len=12, seed=1)
-    torch.manual_seed(0)
-    model = quant_demo.train_classifier(quant_demo.SequenceClassifier(hidden_size=6), train, epochs=1, seed=0)
+    model = quant_demo.float_classifier(train, hidden_size=6, epochs=1, seed=0)
     results = {}
     for scheme in ("uniform", "cdf"):
         for bits in (8, 2):
-            accuracy = quant_demo.per_class(quant_demo.quantize_scheme(model, scheme, bits, train), test)
-            results.setdefault(scheme, {})[bits] = torch.stack([accuracy, accuracy.flip(0)])  # two "seeds"
-    results["float"] = {32: quant_demo.per_class(model, test)}
+            acc = accuracy(quant_demo.quantize_scheme(model, scheme, bits, train), test, per_class=True)
+            results.setdefault(scheme, {})[bits] = torch.stack([acc, acc.flip(0)])  # two "seeds"
+    results["float"] = {32: accuracy(model, test, per_class=True)}
     with torch.no_grad():
         features = model.features(train.inputs)
     return train, results, features

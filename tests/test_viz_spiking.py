@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 import torch
-from matplotlib.figure import Figure
+from figure_checks import no_pyplot_figures, renders  # noqa: F401 (an autouse fixture)
 
 from seqlib import viz
 from seqlib.spike_coding import delta_encode
@@ -15,21 +13,6 @@ from seqlib.spiking import LIF
 from seqlib.stdp import WTALayer, stdp_traces, stdp_window
 
 pytestmark = pytest.mark.part4
-
-
-@pytest.fixture(autouse=True)
-def no_pyplot_figures():
-    import matplotlib.pyplot as plt
-
-    before = plt.get_fignums()
-    yield
-    assert plt.get_fignums() == before
-
-
-def renders(fig: Figure) -> None:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    assert buffer.getvalue()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def lif_run():

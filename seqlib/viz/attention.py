@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from .gradients import ArrayLike, _array
+from ._data import ArrayLike, as_array
 
 __all__ = ["plot_attention_steps", "plot_positional_encoding", "plot_multihead",
            "plot_next_token", "visible_token"]
@@ -67,8 +67,9 @@ def plot_attention_steps(tokens: Sequence[str], scores: ArrayLike, masked_scores
         output: ``weights @ V``, ``(L, d_v)``.
         scaled, causal, temperature: what was computed, for the titles.
     """
-    s, m, w, out = (_array(name, value, 2, dtype=None) for name, value in
-                    (("scores", scores), ("masked_scores", masked_scores), ("weights", weights), ("output", output)))
+    s, m, w, out = (as_array(name, value, 2, shape, dtype=None) for name, value, shape in
+                    (("scores", scores, "(L, L)"), ("masked_scores", masked_scores, "(L, L)"),
+                     ("weights", weights, "(L, L)"), ("output", output, "(L, d_v)")))
     L = len(tokens)
     fig = Figure(figsize=(14, 3.4), layout="constrained")
     axes = fig.subplots(1, 4, gridspec_kw={"width_ratios": [1, 1, 1, 1.25]})
@@ -92,7 +93,8 @@ def plot_positional_encoding(pe: ArrayLike, position: int, dots: ArrayLike) -> F
         position: the position :math:`p` marked in all panels.
         dots: ``(max_len,)``, :math:`PE_p \cdot PE_q` (``pe @ pe[position]``).
     """
-    table, d = _array("pe", pe, 2, dtype=None), _array("dots", dots, 1, dtype=None)
+    table = as_array("pe", pe, 2, "(max_len, d_model)", dtype=None)
+    d = as_array("dots", dots, 1, "(max_len,)", dtype=None)
     max_len, d_model = table.shape
     p = position
     fig = Figure(figsize=(14, 3.6), layout="constrained")
@@ -125,7 +127,8 @@ def plot_multihead(weights: ArrayLike, heads: ArrayLike, tokens: Sequence[str], 
         tokens: the ``T`` tokens (character tokens are shown with :func:`visible_token`).
         layer: the layer, for the title; head: the head shown large (``-1``: the mean), highlighted in red.
     """
-    big, all_heads = _array("weights", weights, 2, dtype=None), _array("heads", heads, 3, dtype=None)
+    big = as_array("weights", weights, 2, "(T, T)", dtype=None)
+    all_heads = as_array("heads", heads, 3, "(h, T, T)", dtype=None)
     n_heads = all_heads.shape[0]
     labels = [visible_token(t) for t in tokens]
     T = len(labels)
@@ -161,7 +164,7 @@ def plot_next_token(p_model: ArrayLike, p_sample: ArrayLike, labels: Sequence[st
         context: the text before the next token, for the title (its last 30 characters).
         shown: how many of the model's likeliest tokens get a bar.
     """
-    pm, ps = _array("p_model", p_model, 1, dtype=None), _array("p_sample", p_sample, 1, dtype=None)
+    pm, ps = (as_array(name, p, 1, "(V,)", dtype=None) for name, p in (("p_model", p_model), ("p_sample", p_sample)))
     if not (pm.shape == ps.shape == (len(labels),)):
         raise ValueError(f"p_model and p_sample must have shape (V,) with V = len(labels) = {len(labels)}, but got "
                          f"{pm.shape} and {ps.shape}")

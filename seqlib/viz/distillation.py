@@ -26,23 +26,9 @@ import torch
 from matplotlib.figure import Figure
 
 from ..distill import temperature_softmax
+from ._data import as_array, as_mapping
 
 __all__ = ["plot_softened_distributions", "plot_accuracy_bars"]
-
-
-def _numbers(name: str, values: object, ndims: tuple[int, ...], expected: str) -> np.ndarray:
-    if hasattr(values, "detach"):
-        values = values.detach().cpu().numpy()  # type: ignore[union-attr]
-    try:
-        array = np.asarray(values, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be numbers (a tensor, an array or a list) of shape {expected}, "
-                        f"but got {type(values).__name__}") from None
-    if array.ndim not in ndims or array.size == 0:
-        raise ValueError(f"{name} must have shape {expected}, but got shape {array.shape}")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} must be finite numbers, but got {array}")
-    return array
 
 
 def plot_softened_distributions(
@@ -65,7 +51,7 @@ def plot_softened_distributions(
     Returns:
         A new :class:`matplotlib.figure.Figure`.
     """
-    z = _numbers("logits", logits, (1, 2), "(C,) or (K, C)")
+    z = as_array("logits", logits, (1, 2), "(C,) or (K, C)", nonempty=True, finite=True)
     z = z[None, :] if z.ndim == 1 else z
     K, C = z.shape
     if isinstance(temperatures, str | bytes) or not isinstance(temperatures, Sequence) or not temperatures:
@@ -127,10 +113,8 @@ def plot_accuracy_bars(
     Returns:
         A new :class:`matplotlib.figure.Figure`.
     """
-    if not isinstance(accuracies, Mapping) or not accuracies:
-        raise TypeError(f"accuracies must be a non-empty mapping {{method: [accuracy per seed]}}, "
-                        f"but got {type(accuracies).__name__}")
-    values = {str(m): _numbers(f"accuracies[{m!r}]", a, (1,), "(seeds,)") for m, a in accuracies.items()}
+    values = {str(m): as_array(f"accuracies[{m!r}]", a, 1, "(seeds,)", nonempty=True, finite=True)
+              for m, a in as_mapping("accuracies", accuracies, "{method: [accuracy per seed]}").items()}
     if teacher is not None and (isinstance(teacher, bool) or not isinstance(teacher, int | float)):
         raise TypeError(f"teacher must be a number (the teacher's accuracy) or None, but got {type(teacher).__name__}")
     names = dict(names or {})

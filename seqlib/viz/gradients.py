@@ -21,38 +21,9 @@ import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
+from ._data import ArrayLike, as_array, settings
+
 __all__ = ["plot_gradient_norms", "plot_jacobian_heatmap", "plot_clipping_landscape", "plot_loss_curves"]
-
-ArrayLike = object  # a torch.Tensor, a numpy array or a sequence of numbers
-
-
-def _array(name: str, values: ArrayLike, ndim: int, dtype: type | None = float) -> np.ndarray:
-    """``values`` as a numpy array with ``ndim`` dimensions (tensors are detached and moved to the CPU).
-
-    ``dtype=None`` keeps a tensor's or an array's floating-point type (matplotlib colours float32 data in float32).
-    """
-    if hasattr(values, "detach"):
-        values = values.detach().cpu().numpy()  # type: ignore[union-attr]
-    try:
-        array = np.asarray(values, dtype=dtype)
-        if not np.issubdtype(array.dtype, np.floating):
-            array = array.astype(float)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be numbers (a tensor, an array or a list), "
-                        f"but got {type(values).__name__}") from None
-    if array.ndim != ndim:
-        shape = "(T,)" if ndim == 1 else "(K, 2)" if name.startswith("trajectories") else "(R_w, R_b)"
-        raise ValueError(f"{name} must have shape {shape} ({ndim}-D), but got shape {array.shape}")
-    return array
-
-
-def _settings(name: str, data: Mapping[str, ArrayLike] | ArrayLike, ndim: int = 1) -> dict[str, np.ndarray]:
-    """A dict ``{label: array}``; a single array becomes ``{"": array}``."""
-    if isinstance(data, Mapping):
-        if not data:
-            raise ValueError(f"{name} must hold at least one setting, but got an empty mapping")
-        return {str(label): _array(f"{name}[{label!r}]", values, ndim) for label, values in data.items()}
-    return {"": _array(name, data, ndim)}
 
 
 def _finite(y: np.ndarray) -> np.ndarray:
@@ -78,7 +49,7 @@ def plot_gradient_norms(
     Returns:
         The figure; each line's x data is ``t = 0..T-1`` and its y data the given norms.
     """
-    data = _settings("norms", norms)
+    data = settings("norms", norms)
     n = len(data) if side_by_side else 1
     fig = Figure(figsize=(min(4.0 * n, 16.0), 3.5), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, n, sharey=True, squeeze=False)[0])
@@ -116,7 +87,7 @@ def plot_jacobian_heatmap(
         The figure; its image holds exactly the given values, one row per setting in the mapping's order, with a
         logarithmic colour scale.
     """
-    data = _settings("norms", norms)
+    data = settings("norms", norms)
     lengths = {len(y) for y in data.values()}
     if len(lengths) != 1:
         raise ValueError(f"norms must hold sequences of one length T, but got lengths {sorted(lengths)}")
@@ -161,13 +132,14 @@ def plot_clipping_landscape(
     Returns:
         The figure; the first panel's image holds ``loss``; path ``k``'s line has ``b`` as x data and ``w`` as y data.
     """
-    w_values, b_values = _array("w", w, 1), _array("b", b, 1)
-    surface = _array("loss", loss, 2)
+    w_values, b_values = as_array("w", w, 1, "(R_w,)"), as_array("b", b, 1, "(R_b,)")
+    surface = as_array("loss", loss, 2, "(R_w, R_b)")
     if surface.shape != (len(w_values), len(b_values)):
         raise ValueError(f"loss must have shape (R_w, R_b) = {(len(w_values), len(b_values))}, "
                          f"but got shape {surface.shape}")
-    paths = _settings("trajectories", trajectories, ndim=2)
-    extra = [(name, _settings(name, d)) for name, d in (("loss", losses), ("gradient norm", grad_norms)) if d]
+    paths = settings("trajectories", trajectories, ndim=2, shape="(K, 2)")
+    extra = [(name, settings(name, d, shape="(K,)")) for name, d in (("loss", losses), ("gradient norm", grad_norms))
+             if d]
     fig = Figure(figsize=(5.5 + 4.0 * len(extra), 4.5), layout="constrained")
     axes = fig.subplots(1, 1 + len(extra), squeeze=False)[0]
     ax = axes[0]
@@ -224,7 +196,7 @@ def plot_loss_curves(
     Returns:
         The figure; each line's y data is the given curve with non-finite values as ``nan``.
     """
-    data = _settings("curves", curves)
+    data = settings("curves", curves)
     fig = Figure(figsize=(7.0, 4.0), layout="constrained")
     ax = fig.subplots()
     for label, y in data.items():

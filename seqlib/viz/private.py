@@ -19,27 +19,9 @@ from collections.abc import Mapping
 import numpy as np
 from matplotlib.figure import Figure
 
+from ._data import as_array, as_mapping
+
 __all__ = ["plot_function_error", "plot_error_vs_bits", "plot_accuracy_vs_bits", "plot_communication"]
-
-
-def _vector(name: str, values: object) -> np.ndarray:
-    if hasattr(values, "detach"):
-        values = values.detach().cpu().numpy()  # type: ignore[union-attr]
-    try:
-        array = np.asarray(values, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be numbers (a tensor, an array or a list), "
-                        f"but got {type(values).__name__}") from None
-    if array.ndim != 1 or array.size == 0:
-        raise ValueError(f"{name} must have shape (P,) with P >= 1, but got shape {array.shape}")
-    return array
-
-
-def _mapping(name: str, value: object) -> Mapping:
-    if not isinstance(value, Mapping) or not value:
-        raise TypeError(f"{name} must be a non-empty mapping, but got {type(value).__name__}"
-                        + (" (empty)" if isinstance(value, Mapping) else ""))
-    return value
 
 
 def plot_function_error(curves: Mapping[str, Mapping[str, object]], *, title: str | None = None) -> Figure:
@@ -54,18 +36,18 @@ def plot_function_error(curves: Mapping[str, Mapping[str, object]], *, title: st
         The figure: left, the exact function (dashed) and each method's values; right, each method's error on a log
         scale (exact zeros are drawn at the smallest positive error).
     """
-    curves = _mapping("curves", curves)
+    curves = as_mapping("curves", curves)
     fig = Figure(figsize=(10.0, 3.6), layout="constrained")
     left, right = fig.subplots(1, 2)
     for k, (label, c) in enumerate(curves.items()):
         if not isinstance(c, Mapping) or not {"x", "approx", "error"} <= set(c):
             raise ValueError(f"curves[{label!r}] must hold 'x', 'approx' and 'error' (as from lut.function_error)")
-        x, approx, err = _vector("x", c["x"]), _vector("approx", c["approx"]), _vector("error", c["error"])
+        x, approx, err = (as_array(key, c[key], 1, "(P,)", nonempty=True) for key in ("x", "approx", "error"))
         if not len(x) == len(approx) == len(err):
             raise ValueError(f"curves[{label!r}]: x, approx and error must have one length, but got "
                              f"{len(x)}, {len(approx)} and {len(err)}")
         if k == 0 and "exact" in c:
-            left.plot(x, _vector("exact", c["exact"]), "k--", linewidth=1, label="exact")
+            left.plot(x, as_array("exact", c["exact"], 1, "(P,)", nonempty=True), "k--", linewidth=1, label="exact")
         left.plot(x, approx, label=str(label))
         positive = err[err > 0]
         right.plot(x, np.where(err > 0, err, positive.min() if positive.size else 1e-12), label=str(label))
@@ -95,12 +77,12 @@ def plot_error_vs_bits(errors: Mapping[str, Mapping[int, float]], *, xlabel: str
     Returns:
         The figure; line ``k`` has the sorted bits as x data and their errors as y data.
     """
-    errors = _mapping("errors", errors)
+    errors = as_mapping("errors", errors)
     fig = Figure(figsize=(5.5, 3.8), layout="constrained")
     ax = fig.subplots()
     all_bits: set[int] = set()
     for label, per_bits in errors.items():
-        per_bits = _mapping(f"errors[{label!r}]", per_bits)
+        per_bits = as_mapping(f"errors[{label!r}]", per_bits)
         bits = sorted(per_bits)
         all_bits.update(bits)
         ax.plot(bits, [float(per_bits[b]) for b in bits], "o-", label=str(label))
@@ -129,7 +111,7 @@ def plot_accuracy_vs_bits(accuracy: Mapping[tuple[int, int], float], *, float_ac
     Returns:
         The figure; one line per digit width (in increasing order), x = fractional bits (increasing), y = accuracy.
     """
-    accuracy = _mapping("accuracy", accuracy)
+    accuracy = as_mapping("accuracy", accuracy)
     for key in accuracy:
         if not (isinstance(key, tuple) and len(key) == 2):
             raise ValueError(f"accuracy's keys must be (frac_bits, digit_bits) pairs, but got {key!r}")
@@ -170,10 +152,10 @@ def plot_communication(costs: object, *, key: str = "op", offline: bool = False,
         n = max(costs.sequences, 1)
         data: dict[str, dict[str, float]] = {"": {k or "-": v[column] / n for k, v in costs.by(key).items()}}
     else:
-        costs = _mapping("costs", costs)
+        costs = as_mapping("costs", costs)
         first = next(iter(costs.values()))
         if isinstance(first, Mapping):
-            data = {str(s): {str(k): float(v) for k, v in _mapping(f"costs[{s!r}]", m).items()}
+            data = {str(s): {str(k): float(v) for k, v in as_mapping(f"costs[{s!r}]", m).items()}
                     for s, m in costs.items()}
         else:
             data = {"": {str(k): float(v) for k, v in costs.items()}}

@@ -23,25 +23,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from ._data import ArrayLike, as_array, as_mapping
+
 __all__ = ["plot_per_class_accuracy", "plot_quantization_grid"]
-
-ArrayLike = object  # a torch.Tensor, a numpy array or a sequence of numbers
-
-
-def _array(name: str, values: ArrayLike, ndims: tuple[int, ...], shape: str) -> np.ndarray:
-    if hasattr(values, "detach"):
-        values = values.detach().cpu().numpy()  # type: ignore[union-attr]
-    try:
-        array = np.asarray(values, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be numbers (a tensor, an array or a list), but got "
-                        f"{type(values).__name__}") from None
-    if array.ndim not in ndims:
-        raise ValueError(f"{name} must have shape {shape}, but got shape {array.shape}")
-    if array.size == 0:
-        raise ValueError(f"{name} must not be empty (shape {shape}), but got shape {array.shape}")
-    return array
-
 
 def plot_per_class_accuracy(
     results: Mapping[str, Mapping[int, ArrayLike]],
@@ -61,13 +45,11 @@ def plot_per_class_accuracy(
         The figure: panels in decreasing bit-width; in each, bar ``j`` of group ``k`` is scheme ``j``'s mean accuracy
         on class ``k`` (in percent).
     """
-    if not isinstance(results, Mapping) or not results:
-        raise ValueError("results must be a non-empty mapping {scheme: {bits: accuracies}}")
     table: dict[str, dict[int, np.ndarray]] = {}
-    for scheme, by_bits in results.items():
-        if not isinstance(by_bits, Mapping) or not by_bits:
-            raise ValueError(f"results[{scheme!r}] must be a non-empty mapping {{bits: accuracies}}")
-        table[str(scheme)] = {int(b): np.atleast_2d(_array(f"results[{scheme!r}][{b}]", acc, (1, 2), "(K,) or (S, K)"))
+    for scheme, by_bits in as_mapping("results", results, "{scheme: {bits: accuracies}}").items():
+        by_bits = as_mapping(f"results[{scheme!r}]", by_bits, "{bits: accuracies}")
+        table[str(scheme)] = {int(b): np.atleast_2d(as_array(f"results[{scheme!r}][{b}]", acc, (1, 2),
+                                                             "(K,) or (S, K)", nonempty=True))
                               for b, acc in by_bits.items()}
     ks = {a.shape[1] for by_bits in table.values() for a in by_bits.values()}
     if len(ks) != 1:
@@ -121,18 +103,20 @@ def plot_quantization_grid(
         The figure: one panel per grid; in each, one step histogram per class and one vertical line per level.
     """
     if isinstance(values_by_class, Mapping):
-        classes = {str(name): _array(f"values_by_class[{name!r}]", v, (0, 1, 2, 3), "(n_k, ...)").ravel()
+        classes = {str(name): as_array(f"values_by_class[{name!r}]", v, (0, 1, 2, 3), "(n_k, ...)",
+                                       nonempty=True).ravel()
                    for name, v in values_by_class.items()}
     elif isinstance(values_by_class, Sequence) and not isinstance(values_by_class, str):
-        classes = {f"class {i}": _array(f"values_by_class[{i}]", v, (0, 1, 2, 3), "(n_k, ...)").ravel()
+        classes = {f"class {i}": as_array(f"values_by_class[{i}]", v, (0, 1, 2, 3), "(n_k, ...)",
+                                          nonempty=True).ravel()
                    for i, v in enumerate(values_by_class)}
     else:
         raise TypeError(f"values_by_class must be a mapping or a list of per-class values, but got "
                         f"{type(values_by_class).__name__}")
     if not classes:
         raise ValueError("values_by_class must hold at least one class")
-    grids = {str(n): _array(f"levels[{n!r}]", v, (1,), "(L,)") for n, v in levels.items()} \
-        if isinstance(levels, Mapping) else {"": _array("levels", levels, (1,), "(L,)")}
+    grids = {str(n): as_array(f"levels[{n!r}]", v, 1, "(L,)", nonempty=True) for n, v in levels.items()} \
+        if isinstance(levels, Mapping) else {"": as_array("levels", levels, 1, "(L,)", nonempty=True)}
     if not grids:
         raise ValueError("levels must hold at least one grid")
     if not isinstance(bins, int) or isinstance(bins, bool) or bins < 2:

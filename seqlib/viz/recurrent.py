@@ -15,8 +15,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from ._data import ArrayLike, as_array
 from .diagrams import _subscript, draw_unrolled
-from .gradients import ArrayLike, _array
 
 __all__ = ["plot_unrolled_states", "plot_lstm_gates", "plot_gradient_flow"]
 
@@ -32,7 +32,7 @@ def plot_unrolled_states(states: ArrayLike, tokens: Sequence[str], step: int, *,
         indices: the words' vocabulary indices, written under the words.
         scale: the factor on :math:`W_{hh}`, shown in the title.
     """
-    H = _array("states", states, 2, dtype=None)  # (T, H)
+    H = as_array("states", states, 2, "(T, H)", dtype=None)
     T, hidden_size = H.shape
     if len(tokens) != T:
         raise ValueError(f"tokens must have T = {T} entries (one per row of states), but got {len(tokens)}")
@@ -73,8 +73,9 @@ def plot_lstm_gates(gates: Mapping[str, ArrayLike], c: ArrayLike, p_positive: Ar
         units: the hidden units to show (rows of each panel), in this order.
         text: the sentence, for the title (default: the tokens joined by spaces).
     """
-    f, i, o = (_array(f"gates[{name!r}]", gates[name], 2, dtype=None) for name in ("forget", "input", "output"))
-    c, p_pos = _array("c", c, 2, dtype=None), _array("p_positive", p_positive, 1, dtype=None)
+    f, i, o = (as_array(f"gates[{name!r}]", gates[name], 2, "(T, H)", dtype=None)
+               for name in ("forget", "input", "output"))
+    c, p_pos = as_array("c", c, 2, "(T, H)", dtype=None), as_array("p_positive", p_positive, 1, "(T,)", dtype=None)
     T = len(tokens)
     if not (f.shape[0] == i.shape[0] == o.shape[0] == c.shape[0] == p_pos.shape[0] == T):
         raise ValueError(f"gates, c (T, H) and p_positive (T,) must have T = len(tokens) = {T} rows, but got "
@@ -131,9 +132,9 @@ def plot_gradient_flow(norms: ArrayLike, *, grad_norm: float, clipped_norm: floa
         radius: draw the reference :math:`\rho^{T-1-t}` with this :math:`\rho` (``None``: not drawn).
         label: what was measured (the cell, activation, ...), for the title.
     """
-    n = _array("norms", norms, 1, dtype=None)
+    n = as_array("norms", norms, 1, "(T,)", dtype=None)
     T = n.shape[0]
-    cell = None if cell_norms is None else _array("cell_norms", cell_norms, 1, dtype=None)
+    cell = None if cell_norms is None else as_array("cell_norms", cell_norms, 1, "(T,)", dtype=None)
     total, clipped = float(grad_norm), float(clipped_norm)
     factor = clipped / total if total > 0 else 1.0
 

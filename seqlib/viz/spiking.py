@@ -22,24 +22,9 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from ._data import ArrayLike, as_array
+
 __all__ = ["plot_raster", "plot_membrane", "plot_stdp_window", "plot_stdp_features"]
-
-ArrayLike = object  # a torch.Tensor, a numpy array or a sequence of numbers
-
-
-def _array(name: str, values: ArrayLike, ndims: Sequence[int], expected: str) -> np.ndarray:
-    """``values`` as a float numpy array with one of ``ndims`` dimensions; ``expected`` names the shape."""
-    if hasattr(values, "detach"):
-        values = values.detach().cpu().numpy()  # type: ignore[union-attr]
-    try:
-        array = np.asarray(values, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be numbers (a tensor, an array or a list) of shape {expected}, "
-                        f"but got {type(values).__name__}") from None
-    if array.ndim not in ndims:
-        raise ValueError(f"{name} must have shape {expected}, but got shape {array.shape}")
-    return array
-
 
 def plot_raster(spikes: ArrayLike, *, dt: float = 1.0, unit: str = "step", ylabel: str = "neuron",
                 title: str | None = None) -> Figure:
@@ -55,7 +40,7 @@ def plot_raster(spikes: ArrayLike, *, dt: float = 1.0, unit: str = "step", ylabe
     Returns:
         The figure; its first collection holds the ON spikes at ``(t * dt, neuron)``, a second one the OFF spikes.
     """
-    s = _array("spikes", spikes, (2,), "(T, N)")
+    s = as_array("spikes", spikes, (2,), "(T, N)")
     if not np.isin(s, (-1.0, 0.0, 1.0)).all():
         raise ValueError("spikes must hold only 0 and 1 (or -1 for OFF spikes)")
     T, N = s.shape
@@ -93,12 +78,12 @@ def plot_membrane(membranes: ArrayLike, spikes: ArrayLike | None = None, *, thre
     Returns:
         The figure; panel ``k``'s first line holds ``membranes[:, k]`` against ``t * dt``.
     """
-    u = _array("membranes", membranes, (1, 2), "(T,) or (T, K)")
+    u = as_array("membranes", membranes, (1, 2), "(T,) or (T, K)")
     u = u[:, None] if u.ndim == 1 else u  # (T, K)
     T, K = u.shape
     s = None
     if spikes is not None:
-        s = _array("spikes", spikes, (1, 2), "(T,) or (T, K)")
+        s = as_array("spikes", spikes, (1, 2), "(T,) or (T, K)")
         s = s[:, None] if s.ndim == 1 else s
         if s.shape != u.shape:
             raise ValueError(f"spikes must have the shape of membranes, (T, K) = {u.shape}, but got {s.shape}")
@@ -140,8 +125,8 @@ def plot_stdp_window(dt: ArrayLike, dw: ArrayLike, *, measured: tuple[ArrayLike,
         The figure; its first line holds ``(dt, dw)``, the potentiation side in one colour and depression in another
         as two filled areas.
     """
-    x = _array("dt", dt, (1,), "(M,)")
-    y = _array("dw", dw, (1,), "(M,)")
+    x = as_array("dt", dt, (1,), "(M,)")
+    y = as_array("dw", dw, (1,), "(M,)")
     if x.shape != y.shape:
         raise ValueError(f"dt and dw must have the same shape (M,), but got {x.shape} and {y.shape}")
     order = np.argsort(x, kind="stable")
@@ -152,8 +137,8 @@ def plot_stdp_window(dt: ArrayLike, dw: ArrayLike, *, measured: tuple[ArrayLike,
     ax.fill_between(x, y, 0, where=x > 0, color="tab:green", alpha=0.3, label="potentiation (pre before post)")
     ax.fill_between(x, y, 0, where=x <= 0, color="tab:red", alpha=0.3, label="depression (post before pre)")
     if measured is not None:
-        mx = _array("measured[0]", measured[0], (1,), "(P,)")
-        my = _array("measured[1]", measured[1], (1,), "(P,)")
+        mx = as_array("measured[0]", measured[0], (1,), "(P,)")
+        my = as_array("measured[1]", measured[1], (1,), "(P,)")
         if mx.shape != my.shape:
             raise ValueError(f"measured must be two (P,) arrays, but got shapes {mx.shape} and {my.shape}")
         ax.plot(mx, my, "o", color="tab:blue", markersize=4, label="measured")
@@ -180,7 +165,7 @@ def plot_stdp_features(weights: ArrayLike, *, image_shape: tuple[int, int] = (8,
     Returns:
         The figure; its ``k``-th axes shows neuron ``k``'s weights reshaped to ``(h, w)``.
     """
-    w = _array("weights", weights, (2, 3), "(K, D) or (K, h, w)")
+    w = as_array("weights", weights, (2, 3), "(K, D) or (K, h, w)")
     if w.ndim == 2:
         h, width = image_shape
         if h * width != w.shape[1]:
